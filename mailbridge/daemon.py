@@ -1,0 +1,180 @@
+"""The daemon: the SMTP receiver in this process, the worker in another.
+
+Two cores, two jobs: receiving (asyncio, mostly I/O and fsync) and taking
+mail into tickets (parsing: CPU). A worker process rather than a thread keeps
+the parse off the receiver's GIL. They share only the database and a wake-up
+event that the receiver sets after each commit, so the worker starts on a new
+mail at once instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from mailbridge import logging as mblogging
+from mailbridge.adapters.smtp import IntakeHandler, make_server_factory
+from mailbridge.clock import SystemClock
+from mailbridge.errors import ConfigError
+from mailbridge.ids import SecretsIds
+from mailbridge.settings import Settings
+from mailbridge.store import Store, upgrade
+from mailbridge.store.session import is_at_head, redacted
+from mailbridge.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class _Flag(Protocol):
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def open_store(settings: Settings, *, migrate: bool) -> Store:
+    """Connect and make sure the schema is current; raise ConfigError when we cannot."""
+    store = Store(
+        settings.database.url,
+        pool_size=settings.database.pool_size,
+        lock_timeout=settings.database.lock_timeout,
+    )
+    from mailbridge.errors import StoreUnavailable
+
+    try:
+        store.check()
+        if migrate and store.is_sqlite:
+            upgrade(store)
+        elif not is_at_head(store):
+            raise ConfigError(
+                "database.url",
+                f"the schema of {redacted(store.url)} is not current",
+                "run `mailbridge db upgrade`",
+                source=settings.source,
+            )
+    except StoreUnavailable as error:
+        raise ConfigError(
+            "database.url",
+            f"cannot connect ({error})",
+            "check that the server runs and the URL, user and password are right",
+            source=settings.source,
+        ) from None
+    return store
+
+
+def worker_main(settings: Settings, wake: _Flag, stop: _Flag) -> None:
+    """Entry point of the worker process (and of the worker thread in thread mode)."""
+    if multiprocessing.parent_process() is not None:
+        mblogging.setup()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+
+        def _terminate(_signum: int, _frame: object) -> None:
+            stop.set()
+            wake.set()
+
+        signal.signal(signal.SIGTERM, _terminate)
+    store = Store(settings.database.url, pool_size=2, lock_timeout=settings.database.lock_timeout)
+    worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds())
+
+    def wait(seconds: float) -> None:
+        wake.wait(seconds)
+        wake.clear()
+
+    log.info("worker.started")
+    try:
+        worker.run(stop.is_set, wait)
+    finally:
+        store.dispose()
+        log.info("worker.stopped")
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT. Raises ConfigError on a bad database or port."""
+    store = open_store(settings, migrate=True)
+    try:
+        asyncio.run(_serve(settings, store))
+    finally:
+        store.dispose()
+
+
+async def _serve(settings: Settings, store: Store) -> None:
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(
+        max_workers=settings.database.pool_size, thread_name_prefix="intake"
+    )
+    wake: _Flag
+    stop: _Flag
+    if settings.intake.worker == "process":
+        ctx = multiprocessing.get_context("spawn")
+        wake, stop = ctx.Event(), ctx.Event()
+
+        def start_worker() -> multiprocessing.process.BaseProcess | threading.Thread:
+            process = ctx.Process(
+                target=worker_main,
+                args=(settings, wake, stop),
+                name="mailbridge-worker",
+                daemon=True,
+            )
+            process.start()
+            return process
+    else:
+        wake, stop = threading.Event(), threading.Event()
+
+        def start_worker() -> multiprocessing.process.BaseProcess | threading.Thread:
+            thread = threading.Thread(
+                target=worker_main,
+                args=(settings, wake, stop),
+                name="mailbridge-worker",
+                daemon=True,
+            )
+            thread.start()
+            return thread
+
+    handler = IntakeHandler(
+        settings, store, SystemClock(), executor, on_stored=lambda _id: wake.set()
+    )
+    try:
+        server = await loop.create_server(
+            make_server_factory(handler, settings), settings.smtp.host, settings.smtp.port
+        )
+    except OSError as error:
+        raise ConfigError(
+            "smtp.port",
+            f"cannot listen on {settings.smtp.host}:{settings.smtp.port} ({error})",
+            "pick a free port or stop what holds it",
+            source=settings.source,
+        ) from None
+    worker = start_worker()
+    done = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    log.info(
+        "daemon.ready",
+        extra={
+            "smtp": f"{settings.smtp.host}:{settings.smtp.port}",
+            "database": redacted(settings.database.url),
+            "outbound": settings.outbound.mode,
+        },
+    )
+    try:
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), timeout=1.0)
+            except TimeoutError:
+                if not worker.is_alive():
+                    log.error("worker.died", extra={"restarting": True})  # noqa: TRY400 -- no exception here
+                    worker = start_worker()
+    finally:
+        server.close()
+        await server.wait_closed()
+        stop.set()
+        wake.set()
+        await loop.run_in_executor(None, worker.join, 15)
+        executor.shutdown(wait=True)
+        log.info("daemon.stopped")

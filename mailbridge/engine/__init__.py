@@ -1,0 +1,1 @@
+"""The ticket engine: decisions on parsed mail, in transactions the caller owns."""

@@ -1,0 +1,109 @@
+"""Tickets and their refs: opening a ticket and numbering it per prefix.
+
+Numbers come from a counter row bumped with UPDATE … RETURNING inside the
+ticket's own transaction: concurrent writers queue on that row (PostgreSQL) or
+on the database lock (SQLite), and a rolled-back ticket rolls its number back,
+so refs have neither gaps nor collisions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailbridge.store.models import Article, ArticleKind, RefCounter, Ticket, TicketType
+
+FIRST_NUMBER = 1001
+
+INITIAL_STATUS: dict[TicketType, str] = {
+    TicketType.INCIDENT: "new",
+    TicketType.SERVICE_REQUEST: "new",
+    TicketType.PROBLEM: "new",
+    TicketType.CHANGE: "draft",
+    TicketType.RELEASE: "planned",
+}
+
+
+def next_ref(session: Session, prefix: str) -> str:
+    """Take the next ref for this prefix, e.g. INC-1001, in the caller's transaction."""
+    number = _bump(session, prefix)
+    if number is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(RefCounter)
+            .values(prefix=prefix, last_number=FIRST_NUMBER - 1)
+            .on_conflict_do_nothing(index_elements=["prefix"])
+        )
+        number = _bump(session, prefix)
+    if number is None:  # pragma: no cover - the row exists now
+        raise RuntimeError(f"ref counter for {prefix} vanished")
+    return f"{prefix}-{number}"
+
+
+def _bump(session: Session, prefix: str) -> int | None:
+    result = session.execute(
+        update(RefCounter)
+        .where(RefCounter.prefix == prefix)
+        .values(last_number=RefCounter.last_number + 1)
+        .returning(RefCounter.last_number)
+    )
+    return result.scalar_one_or_none()
+
+
+def open_ticket(
+    session: Session,
+    *,
+    ticket_type: TicketType,
+    prefix: str,
+    queue: str,
+    subject: str,
+    requester: str,
+    now: datetime,
+) -> Ticket:
+    ticket = Ticket(
+        ref=next_ref(session, prefix),
+        type=ticket_type,
+        status=INITIAL_STATUS[ticket_type],
+        queue=queue,
+        subject=subject[:998],
+        requester=requester[:320],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def add_article(
+    session: Session,
+    ticket: Ticket,
+    *,
+    kind: ArticleKind,
+    sender: str,
+    subject: str,
+    text: str,
+    thread_key: str,
+    now: datetime,
+    message_id: str | None = None,
+    sha256: str | None = None,
+    intake_id: int | None = None,
+) -> Article:
+    article = Article(
+        ticket_id=ticket.id,
+        kind=kind,
+        message_id=message_id,
+        sha256=sha256,
+        sender=sender[:320],
+        subject=subject[:998],
+        text=text,
+        thread_key=thread_key,
+        intake_id=intake_id,
+        created_at=now,
+    )
+    session.add(article)
+    return article

@@ -1,0 +1,272 @@
+"""Settings: the only reader of config files and of the environment.
+
+One TOML file, then `MAILBRIDGE_<SECTION>_<KEY>` environment overrides, then
+checks. Unknown keys and wrong types are refused by name, so a typo never
+silently falls back to a default. Every other module takes the frozen slice it
+needs; nothing reads a global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mailbridge.errors import ConfigError
+
+TicketTypeName = Literal["incident", "service_request", "problem", "change", "release"]
+OutboundMode = Literal["maildir", "smtp"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/mailbridge.db"
+    pool_size: int = 8
+    lock_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_message_size: int = 25 * 1024 * 1024
+    hostname: str = "localhost"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundSettings:
+    mode: OutboundMode = "maildir"
+    maildir: str = "var/outbox"
+    from_address: str = "helpdesk@localhost"
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 25
+    starttls: bool = False
+    user: str = ""
+    password: str = ""
+    timeout: float = 30.0
+    max_attempts: int = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeSettings:
+    batch_size: int = 100
+    max_attempts: int = 3
+    poll_interval: float = 1.0
+    worker: Literal["process", "thread"] = "process"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSettings:
+    address: str
+    type: TicketTypeName = "incident"
+    prefix: str = "INC"
+
+
+def _default_queues() -> tuple[QueueSettings, ...]:
+    return (QueueSettings(address="helpdesk@localhost", type="incident", prefix="INC"),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    queues: tuple[QueueSettings, ...] = field(default_factory=_default_queues)
+    source: str = "<embedded defaults>"
+
+    def queue_for(self, address: str) -> QueueSettings | None:
+        """Return the queue served at this address (case-insensitive), if any."""
+        wanted = address.strip().lower()
+        for queue in self.queues:
+            if queue.address.lower() == wanted:
+                return queue
+        return None
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Addresses that are us: mail from them is never answered."""
+        own = {q.address.lower() for q in self.queues}
+        own.add(self.outbound.from_address.lower())
+        return frozenset(own)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "database": DatabaseSettings,
+    "smtp": SmtpSettings,
+    "outbound": OutboundSettings,
+    "intake": IntakeSettings,
+}
+
+ENV_PREFIX = "MAILBRIDGE_"
+
+
+def load_settings(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read the TOML file (or nothing: embedded defaults), apply env overrides, check.
+
+    Raises ConfigError naming the file, the key and the fix.
+    """
+    source = str(path) if path is not None else "<embedded defaults>"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(
+                "--config", f"no such file {path}", "give the path of a TOML file", source=source
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("(syntax)", str(exc), "fix the TOML syntax", source=source) from None
+    data = _apply_env(data, environ, source)
+    return _build_settings(data, source)
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str], source: str) -> dict[str, Any]:
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # not ours (MAILBRIDGE_TEST_..., MAILBRIDGE_CONFIG)
+        key = rest[len(section) + 1 :]
+        names = {f.name: f for f in dataclasses.fields(_SECTIONS[section])}
+        if key not in names:
+            raise ConfigError(
+                f"{section}.{key}",
+                f"unknown key (from environment variable {name})",
+                f"known keys: {', '.join(sorted(names))}",
+                source=source,
+            )
+        hint = typing.get_type_hints(_SECTIONS[section])[key]
+        merged.setdefault(section, {})[key] = _from_env_text(raw, hint, f"{section}.{key}", source)
+    return merged
+
+
+def _from_env_text(raw: str, hint: Any, key: str, source: str) -> Any:
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(key, f"{raw!r} is not a boolean", "use true or false", source=source)
+    for kind in (int, float):
+        if hint is kind:
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ConfigError(
+                    key, f"{raw!r} is not a {kind.__name__}", "use a number", source=source
+                ) from None
+    return raw
+
+
+def _build_settings(data: dict[str, Any], source: str) -> Settings:
+    known = {*_SECTIONS, "queues"}
+    for top in data:
+        if top not in known:
+            raise ConfigError(
+                top, "unknown section", f"known sections: {', '.join(sorted(known))}", source=source
+            )
+    kwargs: dict[str, Any] = {"source": source}
+    for name, cls in _SECTIONS.items():
+        if name in data:
+            section = data[name]
+            if not isinstance(section, dict):
+                raise ConfigError(name, "is not a table", f"write it as [{name}]", source=source)
+            kwargs[name] = _build(cls, section, name, source)
+    if "queues" in data:
+        queues = data["queues"]
+        if not isinstance(queues, list) or not all(isinstance(q, dict) for q in queues):
+            raise ConfigError("queues", "is not an array of tables", "write [[queues]]", source)
+        kwargs["queues"] = tuple(
+            _build(QueueSettings, q, f"queues[{i}]", source) for i, q in enumerate(queues)
+        )
+    settings = Settings(**kwargs)
+    _check(settings)
+    return settings
+
+
+def _build(cls: type[Any], table: dict[str, Any], where: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in table.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{where}.{key}",
+                "unknown key",
+                f"known keys: {', '.join(sorted(fields))}",
+                source=source,
+            )
+        _check_type(value, hints[key], f"{where}.{key}", source)
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in table:
+            raise ConfigError(f"{where}.{name}", "is missing", "this key is required", source)
+    return cls(**table)
+
+
+def _check_type(value: Any, hint: Any, key: str, source: str) -> None:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            choices = " or ".join(repr(a) for a in allowed)
+            raise ConfigError(key, f"{value!r} is not allowed", f"use {choices}", source=source)
+        return
+    if origin in (types.UnionType, typing.Union):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    # bool is an int in Python; TOML keeps them apart, and so do we.
+    ok = (
+        isinstance(value, bool)
+        if hint is bool
+        else (isinstance(value, int | float) and not isinstance(value, bool))
+        if hint is float
+        else isinstance(value, hint) and not isinstance(value, bool)
+    )
+    if not ok:
+        name = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        want = name.get(hint, getattr(hint, "__name__", str(hint)))
+        raise ConfigError(key, f"{value!r} has the wrong type", f"use {want}", source=source)
+
+
+def _check(settings: Settings) -> None:
+    src = settings.source
+    if not 0 <= settings.smtp.port <= 65535:
+        raise ConfigError("smtp.port", f"{settings.smtp.port} is not a port", "use 1-65535", src)
+    if settings.smtp.max_message_size < 1024:
+        raise ConfigError(
+            "smtp.max_message_size", "is too small", "use bytes, e.g. 26214400 for 25 MB", src
+        )
+    if not settings.queues:
+        raise ConfigError("queues", "no queue is configured", "add one [[queues]] table", src)
+    seen: set[str] = set()
+    for i, queue in enumerate(settings.queues):
+        if "@" not in queue.address or any(c.isspace() for c in queue.address):
+            raise ConfigError(
+                f"queues[{i}].address",
+                f"{queue.address!r} is not an address",
+                "use user@domain",
+                src,
+            )
+        if queue.address.lower() in seen:
+            raise ConfigError(f"queues[{i}].address", "is listed twice", "remove one", src)
+        seen.add(queue.address.lower())
+        if not queue.prefix.isalnum() or not queue.prefix.isupper():
+            raise ConfigError(
+                f"queues[{i}].prefix", f"{queue.prefix!r} is not a ref prefix", "use e.g. INC", src
+            )
+    if "@" not in settings.outbound.from_address:
+        raise ConfigError("outbound.from_address", "is not an address", "use user@domain", src)
+    if settings.intake.batch_size < 1 or settings.intake.max_attempts < 1:
+        raise ConfigError(
+            "intake", "batch_size and max_attempts must be >= 1", "use 1 or more", src
+        )

@@ -1,0 +1,170 @@
+"""Engines and transactions, with database failures translated into ours.
+
+SQLite runs in WAL mode with synchronous=FULL (a commit survives power loss)
+and takes the write lock at BEGIN (BEGIN IMMEDIATE): a deferred transaction
+that reads and then writes can fail with "database is locked" at once instead
+of waiting, which under concurrent writers would turn into spurious 451s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbridge.errors import ConfigError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+# What "the database is not there right now" looks like through SQLAlchemy.
+UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)
+
+
+def redacted(url: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<unparseable database url>"
+
+
+def make_engine(url: str, *, pool_size: int = 8, lock_timeout: float = 10.0) -> Engine:
+    """Create an engine tuned for our use of each backend."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise ConfigError(
+            "database.url",
+            f"{url!r} is not a database URL",
+            "use sqlite:///PATH or postgresql+psycopg://…",
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": lock_timeout, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _tune_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=lock_timeout,
+            connect_args={"connect_timeout": max(1, int(lock_timeout))},
+        )
+    raise ConfigError(
+        "database.url",
+        f"backend {parsed.get_backend_name()!r} is not supported",
+        "use sqlite or postgresql",
+    )
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us, not pysqlite, issue BEGIN (pysqlite's own BEGIN is deferred and
+        # breaks SAVEPOINT); see SQLAlchemy "Serializable isolation / Savepoints".
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """The database of one installation: an engine and transactions on it."""
+
+    def __init__(self, url: str, *, pool_size: int = 8, lock_timeout: float = 10.0) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size, lock_timeout=lock_timeout)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on error.
+
+        Raises StoreUnavailable when the database cannot be reached or locked,
+        so callers answer 451 / exit 75 instead of treating it as a bug.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except UNAVAILABLE as error:
+            raise StoreUnavailable(
+                f"database {redacted(self.url)}: {_first_line(error)}"
+            ) from error
+
+    def check(self) -> None:
+        """Connect once; raise StoreUnavailable if we cannot."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except UNAVAILABLE as error:
+            raise StoreUnavailable(
+                f"database {redacted(self.url)}: {_first_line(error)}"
+            ) from error
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _alembic_config(store: Store) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection_engine"] = store.engine
+    return config
+
+
+def is_at_head(store: Store) -> bool:
+    """Whether the database's schema is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config(store)).get_heads())
+    try:
+        with store.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except UNAVAILABLE as error:
+        raise StoreUnavailable(f"database {redacted(store.url)}: {_first_line(error)}") from error
+    return current == heads
+
+
+def upgrade(store: Store, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to `revision` on this store's database."""
+    from alembic import command
+
+    try:
+        command.upgrade(_alembic_config(store), revision)
+    except UNAVAILABLE as error:
+        raise StoreUnavailable(f"database {redacted(store.url)}: {_first_line(error)}") from error

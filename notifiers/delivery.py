@@ -1,0 +1,209 @@
+"""Delivering the outbox: to a Maildir (development, tests) or an SMTP relay.
+
+Rows are leased in a short transaction, sent with no transaction open (no
+transaction spans network I/O), then marked in another. A crash after sending
+and before marking re-sends once the lease expires: at-least-once. The Maildir
+file is named by the outbox id, so a re-run rewrites it instead of adding one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+
+from mailbridge.clock import Clock
+from mailbridge.errors import PermanentFailure, RelayUnavailable
+from mailbridge.settings import OutboundSettings
+from mailbridge.store import Store
+from mailbridge.store.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    id: int
+    sender: str
+    recipients: tuple[str, ...]
+    raw: bytes
+
+
+class Transport(Protocol):
+    def send(self, batch: list[Outgoing]) -> dict[int, Exception | None]:
+        """Send each mail; map outbox id to None (sent) or the error it met."""
+        ...
+
+
+class MaildirTransport:
+    """Writes each mail as a file in new/ via tmp/ (the Maildir delivery protocol)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._host = socket.gethostname().replace("/", "_").replace(":", "_")
+
+    def send(self, batch: list[Outgoing]) -> dict[int, Exception | None]:
+        results: dict[int, Exception | None] = {}
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return {m.id: RelayUnavailable(f"maildir {self.root}: {error}") for m in batch}
+        for mail in batch:
+            name = f"mailbridge-{mail.id:010d}.{self._host}"
+            tmp = self.root / "tmp" / name
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(mail.raw)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.root / "new" / name)
+                results[mail.id] = None
+            except OSError as error:
+                results[mail.id] = RelayUnavailable(f"maildir {self.root}: {error}")
+        _fsync_dir(self.root / "new")
+        return results
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SmtpTransport:
+    """Sends through a relay over one connection per batch, STARTTLS and AUTH if configured."""
+
+    def __init__(self, settings: OutboundSettings) -> None:
+        self.settings = settings
+
+    def send(self, batch: list[Outgoing]) -> dict[int, Exception | None]:
+        s = self.settings
+        try:
+            client = smtplib.SMTP(s.relay_host, s.relay_port, timeout=s.timeout)
+        except (OSError, smtplib.SMTPException) as error:
+            reason = RelayUnavailable(f"relay {s.relay_host}:{s.relay_port}: {error}")
+            return {m.id: reason for m in batch}
+        results: dict[int, Exception | None] = {}
+        try:
+            client.ehlo()
+            if s.starttls:
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if s.user:
+                client.login(s.user, s.password)
+            for mail in batch:
+                results[mail.id] = _send_one(client, mail)
+        except smtplib.SMTPResponseException as error:
+            failure = _translate(error)
+            results.update({m.id: failure for m in batch if m.id not in results})
+        except (OSError, smtplib.SMTPException) as error:
+            failure = RelayUnavailable(f"relay {s.relay_host}:{s.relay_port}: {error}")
+            results.update({m.id: failure for m in batch if m.id not in results})
+        finally:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+        return results
+
+
+def _send_one(client: smtplib.SMTP, mail: Outgoing) -> Exception | None:
+    try:
+        refused = client.sendmail(mail.sender, list(mail.recipients), mail.raw)
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        text = "; ".join(f"{r}: {c} {m!r}" for r, (c, m) in error.recipients.items())
+        if all(code >= 500 for code in codes):
+            return PermanentFailure(f"relay refused every recipient: {text}")
+        return RelayUnavailable(f"relay deferred recipients: {text}")
+    except smtplib.SMTPResponseException as error:
+        return _translate(error)
+    if refused:
+        log.warning("outbox.partly_refused", extra={"outbox_id": mail.id, "refused": list(refused)})
+    return None
+
+
+def _translate(error: smtplib.SMTPResponseException) -> Exception:
+    text = f"relay answered {error.smtp_code} {error.smtp_error!r}"
+    return PermanentFailure(text) if error.smtp_code >= 500 else RelayUnavailable(text)
+
+
+def make_transport(settings: OutboundSettings) -> Transport:
+    if settings.mode == "smtp":
+        return SmtpTransport(settings)
+    return MaildirTransport(Path(settings.maildir))
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 2 min, 8 min, … capped at 2 hours."""
+    return timedelta(seconds=min(7200, 30 * 4 ** max(0, attempts - 1)))
+
+
+def deliver_due(
+    store: Store, settings: OutboundSettings, transport: Transport, clock: Clock, limit: int = 100
+) -> int:
+    """Deliver the outbox mail that is due; return how many were sent."""
+    now = clock.now()
+    with store.transaction() as session:
+        rows = list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .where(
+                    (OutboxMessage.next_attempt_at.is_(None))
+                    | (OutboxMessage.next_attempt_at <= now)
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        batch = []
+        for row in rows:
+            row.attempts += 1
+            row.next_attempt_at = now + LEASE
+            batch.append(Outgoing(row.id, row.sender, tuple(row.recipients), row.raw))
+    if not batch:
+        return 0
+    results = transport.send(batch)
+    sent = 0
+    done = clock.now()
+    with store.transaction() as session:
+        for mail in batch:
+            leased = session.get(OutboxMessage, mail.id)
+            if leased is None:  # pragma: no cover - rows are never deleted
+                continue
+            error = results.get(mail.id, RelayUnavailable("not attempted"))
+            _mark(leased, error, done, settings.max_attempts)
+            sent += error is None
+    return sent
+
+
+def _mark(row: OutboxMessage, error: Exception | None, now: datetime, max_attempts: int) -> None:
+    if error is None:
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+        row.next_attempt_at = None
+        row.last_error = None
+        return
+    row.last_error = str(error)[:4000]
+    if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+        row.status = OutboxStatus.FAILED
+        row.next_attempt_at = None
+        log.warning("outbox.failed", extra={"outbox_id": row.id, "error": row.last_error})
+    else:
+        row.next_attempt_at = now + backoff(row.attempts)
+        log.info("outbox.retry", extra={"outbox_id": row.id, "error": row.last_error})

@@ -1,0 +1,78 @@
+"""Pure mail parsing: raw bytes in, a frozen ParsedMail out.
+
+No I/O, no database, no clock, nothing from `mailbridge`: everything
+downstream trusts what this says, and tests read it on the real-world corpus.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+
+from parsers import mime
+from parsers.classify import classify
+from parsers.errors import Unparseable
+from parsers.headers import addresses, decode_text, first_message_id, message_ids, single_address
+from parsers.model import Attachment, Classification, ParsedMail
+
+__all__ = ["Attachment", "Classification", "ParsedMail", "Unparseable", "parse"]
+
+# Headers a mail has; input with none of them is not a mail.
+_MAIL_HEADERS = ("from", "sender", "to", "subject", "message-id", "date", "received", "return-path")
+_TAG = re.compile(r"\[([A-Z][A-Z0-9]{1,9}-\d{1,12})\]")
+
+
+def parse(raw: bytes) -> ParsedMail:
+    """Read one mail. Never raises on a broken mail; raises Unparseable on non-mail."""
+    if not raw.strip():
+        raise Unparseable("empty input: there is no mail to read")
+    message = email.message_from_bytes(raw, policy=policy.compat32)
+    present = {key.lower() for key in message}
+    if not present.intersection(_MAIL_HEADERS):
+        raise Unparseable("no mail header (From, To, Subject, Message-ID, Date...) found")
+    sender, sender_name = single_address(message, "From")
+    walked = mime.walk(message)
+    if walked.plain:
+        full_text = "\n".join(walked.plain)
+    elif walked.html:
+        full_text = mime.html_to_text("\n".join(walked.html))
+    else:
+        full_text = ""
+    classification, reason = classify(message, sender)
+    subject = decode_text(message.get("Subject"))
+    defects = list(walked.defects)
+    if sender is None:
+        defects.append("no usable From address")
+    return ParsedMail(
+        message_id=first_message_id(message.get("Message-ID")),
+        in_reply_to=first_message_id(message.get("In-Reply-To")),
+        references=message_ids(message.get("References")),
+        subject=subject,
+        sender=sender,
+        sender_name=sender_name,
+        reply_to=addresses(message, "Reply-To"),
+        to=addresses(message, "To"),
+        cc=addresses(message, "Cc"),
+        date=_iso_date(message.get("Date")),
+        language=None,
+        text=full_text.strip(),
+        full_text=full_text,
+        html=None,
+        attachments=tuple(walked.attachments),
+        classification=classification,
+        classification_reason=reason,
+        bounced_recipients=(),
+        thread_keys=tuple(_TAG.findall(subject)),
+        defects=tuple(dict.fromkeys(defects)),
+    )
+
+
+def _iso_date(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.isoformat()

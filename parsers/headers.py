@@ -1,0 +1,83 @@
+"""Header values decoded into clean text: RFC 2047 words, folded lines, odd charsets.
+
+Decoding never raises; a word in an unknown charset is kept with replacement
+characters and reported as a defect by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+_SPACE = re.compile(r"\s+")
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+def decode_text(value: object) -> str:
+    """Decode an RFC 2047 header value to text with whitespace runs collapsed."""
+    if value is None:
+        return ""
+    raw = str(value)
+    try:
+        parts = decode_header(raw)
+    except (ValueError, LookupError, AssertionError):  # malformed encoded words
+        return _SPACE.sub(" ", raw).strip()
+    out: list[str] = []
+    for chunk, charset in parts:
+        if isinstance(chunk, bytes):
+            out.append(_bytes_to_text(chunk, charset))
+        else:
+            out.append(chunk)
+    # decode_header keeps the whitespace between encoded words when there is
+    # plain text beside them, which is what RFC 2047 asks for.
+    return _SPACE.sub(" ", "".join(out)).strip()
+
+
+def _bytes_to_text(chunk: bytes, charset: str | None) -> str:
+    name = (charset or "ascii").lower()
+    if name in {"unknown-8bit", "x-unknown"}:
+        name = "utf-8"
+    try:
+        return chunk.decode(name)
+    except (LookupError, UnicodeDecodeError):
+        try:
+            return chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            return chunk.decode("windows-1252", errors="replace")
+
+
+def addresses(message: Message, name: str) -> tuple[str, ...]:
+    """Every addr-spec in all headers of this name, lower-cased domain kept as written."""
+    values = [str(v) for v in message.get_all(name, [])]
+    found = []
+    for _display, address in getaddresses(values):
+        address = address.strip()
+        if "@" in address and not any(c.isspace() for c in address):
+            found.append(address)
+    return tuple(found)
+
+
+def single_address(message: Message, name: str) -> tuple[str | None, str | None]:
+    """(address, display name) of a single-address header such as From."""
+    value = message.get(name)
+    if value is None:
+        return None, None
+    display, address = parseaddr(str(value))
+    address = address.strip()
+    if "@" not in address or any(c.isspace() for c in address):
+        return None, decode_text(display) or None
+    return address, decode_text(display) or None
+
+
+def message_ids(value: object) -> tuple[str, ...]:
+    """Message-IDs (with angle brackets) found in a header value, in order."""
+    if value is None:
+        return ()
+    return tuple(_MSGID.findall(str(value)))
+
+
+def first_message_id(value: object) -> str | None:
+    ids = message_ids(value)
+    return ids[0] if ids else None
