@@ -287,7 +287,7 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     if not args.all:
         query = query.where(OutboxMessage.status != OutboxStatus.SENT)
     with store.transaction() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": m.id,
                 "status": m.status.value,
