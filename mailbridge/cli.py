@@ -56,19 +56,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        default=os.environ.get("MAILBRIDGE_CONFIG"),
-        help="TOML config file (default: $MAILBRIDGE_CONFIG, else embedded defaults)",
-    )
-    common.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    # --config works before and after the command; the copy on each command
+    # suppresses its default so it never overwrites a value given before it.
+    def options(default: bool) -> argparse.ArgumentParser:
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument(
+            "--config",
+            metavar="PATH",
+            default=os.environ.get("MAILBRIDGE_CONFIG") if default else argparse.SUPPRESS,
+            help="TOML config file (default: $MAILBRIDGE_CONFIG, else embedded defaults)",
+        )
+        common.add_argument(
+            "--log-level",
+            default="INFO" if default else argparse.SUPPRESS,
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        )
+        return common
+
     top = argparse.ArgumentParser(
-        prog="mailbridge", parents=[common], description="An email-driven IT service desk daemon."
+        prog="mailbridge",
+        parents=[options(default=True)],
+        description="An email-driven IT service desk daemon.",
     )
+    common = options(default=False)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:

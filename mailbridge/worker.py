@@ -64,13 +64,8 @@ class Worker:
                 if only is not None
                 else intake.due_ids(session, now, self.settings.intake.batch_size)
             )
-            raws = dict(
-                session.execute(
-                    select(IntakeRecord.id, IntakeRecord.raw).where(IntakeRecord.id.in_(ids))
-                )
-                .tuples()
-                .all()
-            )
+            query = select(IntakeRecord.id, IntakeRecord.raw).where(IntakeRecord.id.in_(ids))
+            raws: dict[int, bytes] = dict(session.execute(query).all())  # rows are pairs
         if not raws:
             return BatchResult(0, 0)
         parsed: dict[int, parsers.ParsedMail | parsers.Unparseable] = {}

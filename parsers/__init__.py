@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import re
 from email import policy
+from email.message import Message
 
 from parsers import mime
 from parsers.classify import classify
@@ -28,9 +29,14 @@ def parse(raw: bytes) -> ParsedMail:
     if not raw.strip():
         raise Unparseable("empty input: there is no mail to read")
     message = email.message_from_bytes(raw, policy=policy.compat32)
-    present = {key.lower() for key in message}
-    if not present.intersection(_MAIL_HEADERS):
-        raise Unparseable("no mail header (From, To, Subject, Message-ID, Date...) found")
+    defects: list[str] = []
+    if not _looks_like_mail(message):
+        # RFC 5322 section 4.5 obsolete syntax allows space before the colon
+        # ("Subject  : hi"); the stdlib parser does not, so retry once with it closed up.
+        message = email.message_from_bytes(_close_obsolete_colons(raw), policy=policy.compat32)
+        if not _looks_like_mail(message):
+            raise Unparseable("no mail header (From, To, Subject, Message-ID, Date...) found")
+        defects.append("obsolete header syntax: space before the colon")
     sender, sender_name = single_address(message, "From")
     walked = mime.walk(message)
     if walked.plain:
@@ -41,7 +47,7 @@ def parse(raw: bytes) -> ParsedMail:
         full_text = ""
     classification, reason = classify(message, sender)
     subject = decode_text(message.get("Subject"))
-    defects = list(walked.defects)
+    defects += walked.defects
     if sender is None:
         defects.append("no usable From address")
     return ParsedMail(
@@ -66,6 +72,19 @@ def parse(raw: bytes) -> ParsedMail:
         thread_keys=tuple(_TAG.findall(subject)),
         defects=tuple(dict.fromkeys(defects)),
     )
+
+
+def _looks_like_mail(message: Message) -> bool:
+    return any(key.lower() in _MAIL_HEADERS for key in message)
+
+
+_OBS_COLON = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
+
+
+def _close_obsolete_colons(raw: bytes) -> bytes:
+    match = re.search(rb"\r?\n\r?\n", raw)
+    end = match.start() if match else len(raw)
+    return _OBS_COLON.sub(rb"\1:", raw[:end]) + raw[end:]
 
 
 def _iso_date(value: object) -> str | None:

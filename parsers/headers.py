@@ -7,7 +7,7 @@ characters and reported as a defect by the caller.
 from __future__ import annotations
 
 import re
-from email.header import decode_header
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -24,6 +24,11 @@ def decode_text(value: object) -> str:
         parts = decode_header(raw)
     except (ValueError, LookupError, AssertionError):  # malformed encoded words
         return _SPACE.sub(" ", raw).strip()
+    try:
+        # make_header re-inserts the spaces RFC 2047 wants between encoded and plain words.
+        return _SPACE.sub(" ", str(make_header(parts))).strip()
+    except (LookupError, UnicodeDecodeError):
+        pass  # an unknown or lying charset: decode word by word below
     out: list[str] = []
     for chunk, charset in parts:
         if isinstance(chunk, bytes):
