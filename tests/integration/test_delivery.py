@@ -1,0 +1,129 @@
+"""Delivering the outbox to a real SMTP relay (an aiosmtpd sink) and to a Maildir."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from mailbridge.settings import Settings
+from mailbridge.store import Store
+from mailbridge.store.models import OutboxMessage, OutboxStatus
+from notifiers.delivery import MaildirTransport, SmtpTransport, deliver_due
+from tests.support.mails import maildir_messages
+from tests.support.ports import free_port
+from tests.support.smtp import smtp_sink
+
+
+class StepClock:
+    """A clock tests move by hand, so backoff can be crossed without sleeping."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+def _queue_mail(store: Store, clock: StepClock, n: int = 1) -> list[int]:
+    ids = []
+    with store.transaction() as session:
+        for i in range(n):
+            row = OutboxMessage(
+                kind="acknowledgement",
+                sender="helpdesk@example.org",
+                recipients=["alice@example.org"],
+                message_id=f"<out{i}@example.org>",
+                raw=f"From: helpdesk@example.org\r\nTo: alice@example.org\r\nSubject: {i}\r\n"
+                f"Message-ID: <out{i}@example.org>\r\n\r\nhello\r\n".encode(),
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                created_at=clock.now(),
+            )
+            session.add(row)
+            session.flush()
+            ids.append(row.id)
+    return ids
+
+
+def _rows(store: Store) -> list[OutboxMessage]:
+    with store.transaction() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_relay_gets_the_mail_once(settings: Settings, store: Store) -> None:
+    clock = StepClock()
+    _queue_mail(store, clock, n=3)
+    with smtp_sink() as (sink, port):
+        outbound = replace(settings.outbound, mode="smtp", relay_port=port)
+        assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 3
+        assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 0
+    assert [m.recipients for m in sink.mails] == [["alice@example.org"]] * 3
+    assert all(r.status is OutboxStatus.SENT for r in _rows(store))
+
+
+def test_relay_down_means_retry_with_backoff_never_loss(settings: Settings, store: Store) -> None:
+    clock = StepClock()
+    _queue_mail(store, clock)
+    outbound = replace(settings.outbound, mode="smtp", relay_port=free_port(), timeout=2.0)
+    assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 0
+    [row] = _rows(store)
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
+    assert row.last_error is not None
+    assert row.next_attempt_at is not None
+    first_wait = row.next_attempt_at - clock.now()
+    # Not due yet: nothing is tried.
+    assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 0
+    assert _rows(store)[0].attempts == 1
+    clock.advance(seconds=first_wait.total_seconds())
+    assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 0
+    [row] = _rows(store)
+    assert row.attempts == 2
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at - clock.now() > first_wait, "backoff grows"
+    clock.advance(hours=3)
+    with smtp_sink() as (sink, port):
+        outbound = replace(outbound, relay_port=port)
+        assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 1
+    assert len(sink.mails) == 1
+    assert _rows(store)[0].status is OutboxStatus.SENT
+
+
+def test_temporary_refusal_retries_permanent_refusal_fails(
+    settings: Settings, store: Store
+) -> None:
+    clock = StepClock()
+    _queue_mail(store, clock)
+    with smtp_sink() as (sink, port):
+        outbound = replace(settings.outbound, mode="smtp", relay_port=port)
+        sink.fail_with = "451 4.3.0 try later"
+        deliver_due(store, outbound, SmtpTransport(outbound), clock)
+        assert _rows(store)[0].status is OutboxStatus.PENDING
+        clock.advance(hours=3)
+        sink.fail_with = "554 5.7.1 rejected"
+        deliver_due(store, outbound, SmtpTransport(outbound), clock)
+    [row] = _rows(store)
+    assert row.status is OutboxStatus.FAILED
+    assert row.last_error is not None
+    assert "554" in row.last_error
+    assert sink.mails == []
+
+
+def test_maildir_rewrites_instead_of_duplicating(
+    settings: Settings, store: Store, tmp_path
+) -> None:
+    clock = StepClock()
+    _queue_mail(store, clock, n=2)
+    transport = MaildirTransport(tmp_path / "md")
+    assert deliver_due(store, settings.outbound, transport, clock) == 2
+    # A crash after writing but before marking sent: the lease expires, the mail is due again.
+    with store.transaction() as session:
+        for row in session.scalars(select(OutboxMessage)):
+            row.status = OutboxStatus.PENDING
+    clock.advance(hours=1)
+    assert deliver_due(store, settings.outbound, transport, clock) == 2
+    assert len(maildir_messages(tmp_path / "md")) == 2

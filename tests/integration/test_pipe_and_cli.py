@@ -1,0 +1,185 @@
+"""`mailbridge ingest` for MTA pipes and the reading commands, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from mailbridge.settings import Settings
+from tests.support.mails import compose
+from tests.support.proxy import proxy_to
+
+
+def _config(settings: Settings, tmp_path: Path, url: str | None = None) -> Path:
+    path = tmp_path / "mailbridge.toml"
+    queues = "".join(
+        f'[[queues]]\naddress = "{q.address}"\ntype = "{q.type}"\nprefix = "{q.prefix}"\n'
+        for q in settings.queues
+    )
+    path.write_text(
+        f'[database]\nurl = "{url or settings.database.url}"\nlock_timeout = 1.0\n'
+        f'[outbound]\nmaildir = "{settings.outbound.maildir}"\n'
+        f'from_address = "{settings.outbound.from_address}"\n' + queues
+    )
+    return path
+
+
+def _mailbridge(config: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailbridge.cli", "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=config.parent,
+    )
+
+
+def _json(config: Path, *args: str) -> Any:
+    result = _mailbridge(config, *args, "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout)
+
+
+def test_ingest_commits_and_opens_a_ticket(settings: Settings, tmp_path: Path) -> None:
+    config = _config(settings, tmp_path)
+    raw = compose(message_id="<pipe@example.org>", subject="VPN down").encode()
+    result = _mailbridge(
+        config,
+        "ingest",
+        "--queue",
+        "requests@example.org",
+        "--sender",
+        "alice@example.org",
+        stdin=raw,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    [ticket] = _json(config, "tickets")
+    assert ticket["ref"] == "REQ-1001"
+    assert ticket["type"] == "service_request"
+    shown = _json(config, "show", "REQ-1001")
+    assert isinstance(shown, dict)
+    assert set(shown) >= {
+        "ref",
+        "type",
+        "status",
+        "queue",
+        "subject",
+        "requester",
+        "created_at",
+        "articles",
+    }
+    inbound = shown["articles"][0]
+    assert set(inbound) >= {"direction", "message_id", "from", "text", "created_at"}
+    assert (inbound["direction"], inbound["message_id"], inbound["from"]) == (
+        "inbound",
+        "<pipe@example.org>",
+        "alice@example.org",
+    )
+    assert shown["articles"][1]["direction"] == "outbound"
+    [pending] = _json(config, "outbox", "list")
+    assert pending["status"] == "pending"  # delivered by the daemon's worker, not by ingest
+    assert pending["recipients"] == ["alice@example.org"]
+
+
+def test_ingest_without_queue_follows_the_to_header(settings: Settings, tmp_path: Path) -> None:
+    config = _config(settings, tmp_path)
+    raw = compose(message_id="<to@example.org>", to="Requests <requests@example.org>").encode()
+    assert _mailbridge(config, "ingest", stdin=raw).returncode == 0
+    [ticket] = _json(config, "tickets")
+    assert ticket["queue"] == "requests@example.org"
+
+
+def test_garbage_is_quarantined_with_its_reason_and_can_be_retried(
+    settings: Settings, tmp_path: Path
+) -> None:
+    config = _config(settings, tmp_path)
+    result = _mailbridge(config, "ingest", stdin=b"\x00\x01 this is not a mail \xff")
+    assert result.returncode == 0, "kept (committed), so the MTA may forget it"
+    [entry] = _json(config, "quarantine", "list")
+    assert "unparseable" in entry["reason"]
+    assert entry["bytes"] == len(b"\x00\x01 this is not a mail \xff")
+    retried = _mailbridge(config, "quarantine", "retry", str(entry["id"]))
+    assert retried.returncode == 0
+    assert _json(config, "quarantine", "list") == []
+    again = _mailbridge(config, "quarantine", "retry", str(entry["id"]))
+    assert again.returncode == 64
+    assert b"not in quarantine" in again.stderr
+
+
+def test_ingest_exits_75_when_it_cannot_commit(settings: Settings, tmp_path: Path) -> None:
+    url = make_url(settings.database.url)
+    raw = compose(message_id="<later@example.org>").encode()
+    if url.get_backend_name() == "sqlite":
+        # A directory where the database file should be: nothing can be committed.
+        blocked = tmp_path / "blocked.db"
+        blocked.mkdir()
+        config = _config(settings, tmp_path, url=f"sqlite:///{blocked}")
+        result = _mailbridge(config, "ingest", stdin=raw)
+    else:
+        with proxy_to(url.host or "127.0.0.1", url.port or 5432) as proxy:
+            proxy.cut()
+            down = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+            config = _config(settings, tmp_path, url=down)
+            result = _mailbridge(config, "ingest", stdin=raw)
+    assert result.returncode == 75, result.stderr.decode()
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
+def test_ingest_refuses_mail_over_the_size_limit(settings: Settings, tmp_path: Path) -> None:
+    config = _config(settings, tmp_path)
+    config.write_text(config.read_text() + "[smtp]\nmax_message_size = 2048\n")
+    result = _mailbridge(config, "ingest", stdin=b"Subject: x\n\n" + b"x" * 4096)
+    assert result.returncode == 65
+    assert _json(config, "tickets") == []
+
+
+def test_show_unknown_ref_is_a_usage_error(settings: Settings, tmp_path: Path) -> None:
+    config = _config(settings, tmp_path)
+    result = _mailbridge(config, "show", "INC-9999")
+    assert result.returncode == 64
+    assert b"no ticket INC-9999" in result.stderr
+
+
+@pytest.mark.parametrize("fixture", ["rfc2822__example01.eml"])
+def test_parse_prints_the_parsed_mail_as_json(tmp_path: Path, fixture: str) -> None:
+    corpus = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "mikel-mail" / fixture
+    result = subprocess.run(
+        [sys.executable, "-m", "mailbridge.cli", "parse", str(corpus), "--json"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    data = json.loads(result.stdout)
+    expected = json.loads(corpus.with_suffix(".json").read_text())
+    assert data["sender"] == expected["from"]
+    for key in (
+        "message_id",
+        "in_reply_to",
+        "references",
+        "subject",
+        "sender",
+        "sender_name",
+        "reply_to",
+        "to",
+        "cc",
+        "date",
+        "language",
+        "text",
+        "full_text",
+        "html",
+        "attachments",
+        "classification",
+        "bounced_recipients",
+        "thread_keys",
+        "defects",
+    ):
+        assert key in data, key
