@@ -21,7 +21,7 @@ from mailbridge import logging as mblogging
 from mailbridge.clock import SystemClock
 from mailbridge.errors import ConfigError, PolicyViolation, StoreUnavailable, UsageError
 from mailbridge.settings import Settings, load_settings
-from mailbridge.store import Store, upgrade
+from mailbridge.store import Store, open_store, upgrade
 from mailbridge.store.models import (
     ArticleKind,
     IntakeRecord,
@@ -117,8 +117,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store(settings: Settings) -> Store:
-    from mailbridge.daemon import open_store
-
     return open_store(settings, migrate=True)
 
 

@@ -24,8 +24,8 @@ from mailbridge.clock import SystemClock
 from mailbridge.errors import ConfigError
 from mailbridge.ids import SecretsIds
 from mailbridge.settings import Settings
-from mailbridge.store import Store, upgrade
-from mailbridge.store.session import is_at_head, redacted
+from mailbridge.store import Store, open_store
+from mailbridge.store.session import redacted
 from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -36,36 +36,6 @@ class _Flag(Protocol):
     def clear(self) -> None: ...
     def is_set(self) -> bool: ...
     def wait(self, timeout: float | None = None) -> bool: ...
-
-
-def open_store(settings: Settings, *, migrate: bool) -> Store:
-    """Connect and make sure the schema is current; raise ConfigError when we cannot."""
-    store = Store(
-        settings.database.url,
-        pool_size=settings.database.pool_size,
-        lock_timeout=settings.database.lock_timeout,
-    )
-    from mailbridge.errors import StoreUnavailable
-
-    try:
-        store.check()
-        if migrate and store.is_sqlite:
-            upgrade(store)
-        elif not is_at_head(store):
-            raise ConfigError(
-                "database.url",
-                f"the schema of {redacted(store.url)} is not current",
-                "run `mailbridge db upgrade`",
-                source=settings.source,
-            )
-    except StoreUnavailable as error:
-        raise ConfigError(
-            "database.url",
-            f"cannot connect ({error})",
-            "check that the server runs and the URL, user and password are right",
-            source=settings.source,
-        ) from None
-    return store
 
 
 def worker_main(settings: Settings, wake: _Flag, stop: _Flag) -> None:

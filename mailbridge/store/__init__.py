@@ -1,5 +1,5 @@
 """The database: typed models, sessions, and migrations for SQLite and PostgreSQL."""
 
-from mailbridge.store.session import Store, upgrade
+from mailbridge.store.session import Store, open_store, upgrade
 
-__all__ = ["Store", "upgrade"]
+__all__ = ["Store", "open_store", "upgrade"]

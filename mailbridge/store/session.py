@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbridge.errors import ConfigError, StoreUnavailable
+from mailbridge.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +169,37 @@ def upgrade(store: Store, revision: str = "head") -> None:
         command.upgrade(_alembic_config(store), revision)
     except UNAVAILABLE as error:
         raise StoreUnavailable(f"database {redacted(store.url)}: {_first_line(error)}") from error
+
+
+def open_store(settings: Settings, *, migrate: bool) -> Store:
+    """Connect and make sure the schema is current; raise ConfigError when we cannot.
+
+    SQLite migrates itself when `migrate` is set (a single-node install should
+    just run); PostgreSQL waits for an explicit `mailbridge db upgrade`, since
+    several nodes may share it and a migration is an admin's decision.
+    """
+    store = Store(
+        settings.database.url,
+        pool_size=settings.database.pool_size,
+        lock_timeout=settings.database.lock_timeout,
+    )
+    try:
+        store.check()
+        if migrate and store.is_sqlite:
+            upgrade(store)
+        elif not is_at_head(store):
+            raise ConfigError(
+                "database.url",
+                f"the schema of {redacted(store.url)} is not current",
+                "run `mailbridge db upgrade`",
+                source=settings.source,
+            )
+    except StoreUnavailable as error:
+        store.dispose()
+        raise ConfigError(
+            "database.url",
+            f"cannot connect ({error})",
+            "check that the server runs and the URL, user and password are right",
+            source=settings.source,
+        ) from None
+    return store
