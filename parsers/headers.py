@@ -17,6 +17,10 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 
 def decode_text(value: object) -> str:
     """Decode an RFC 2047 header value to text with whitespace runs collapsed."""
+    return _decode_text(value).replace("\x00", "")
+
+
+def _decode_text(value: object) -> str:
     if value is None:
         return ""
     raw = str(value)
@@ -59,7 +63,7 @@ def addresses(message: Message, name: str) -> tuple[str, ...]:
     found = []
     for _display, address in getaddresses(values):
         address = address.strip()
-        if "@" in address and not any(c.isspace() for c in address):
+        if _plausible(address):
             found.append(address)
     return tuple(found)
 
@@ -71,9 +75,19 @@ def single_address(message: Message, name: str) -> tuple[str | None, str | None]
         return None, None
     display, address = parseaddr(str(value))
     address = address.strip()
-    if "@" not in address or any(c.isspace() for c in address):
+    if not _plausible(address):
         return None, decode_text(display) or None
     return address, decode_text(display) or None
+
+
+def _plausible(address: str) -> bool:
+    """An addr-spec we can store and, later, write to: one @, no spaces or controls."""
+    return (
+        0 < address.find("@") < len(address) - 1
+        and len(address) <= 320
+        and address.isprintable()
+        and not any(c.isspace() for c in address)
+    )
 
 
 def message_ids(value: object) -> tuple[str, ...]:

@@ -91,6 +91,11 @@ def _filename(part: Message) -> str | None:
 
 
 def _text_of(part: Message, result: Walk) -> str:
+    # NUL is never text, and PostgreSQL refuses it in text columns.
+    return _decode_body(part, result).replace("\x00", "")
+
+
+def _decode_body(part: Message, result: Walk) -> str:
     body = part.get_payload(decode=True)
     if not isinstance(body, bytes):
         return ""

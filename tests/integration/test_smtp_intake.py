@@ -206,3 +206,19 @@ def test_thread_key_and_article_are_recorded(settings: Settings, store: Store) -
     assert ack.kind.value == "notification"
     assert ack.message_id is not None
     assert ack.message_id.startswith("<INC-1001.")
+
+
+def test_nul_characters_never_stop_a_mail(settings: Settings, store: Store) -> None:
+    # PostgreSQL refuses NUL in text columns; a mail carrying one must still become a ticket.
+    text = compose(
+        message_id="<nul@example.org>", subject="=?utf-8?q?a=00b?=", body="before\x00after"
+    )
+    with running_receiver(settings, store) as receiver:
+        send(receiver.port, text)
+    _settle(settings, store)
+    with store.transaction() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        inbound = session.scalars(select(Article).order_by(Article.id)).first()
+    assert ticket.subject == "ab"
+    assert inbound is not None
+    assert inbound.text == "beforeafter"
