@@ -9,11 +9,31 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailbridge.engine.tickets import open_ticket
 from mailbridge.store import Store, upgrade
 from mailbridge.store.models import Base, Ticket, TicketType
 from mailbridge.store.session import is_at_head
+
+NOW = datetime.now(UTC)
+
+
+def _open(
+    session: Session,
+    kind: TicketType = TicketType.INCIDENT,
+    prefix: str = "INC",
+    subject: str = "s",
+) -> Ticket:
+    return open_ticket(
+        session,
+        ticket_type=kind,
+        prefix=prefix,
+        queue="helpdesk@example.org",
+        subject=subject,
+        requester="a@example.org",
+        now=NOW,
+    )
 
 
 def test_migrated_schema_equals_the_models(store: Store) -> None:
@@ -25,22 +45,13 @@ def test_migrated_schema_equals_the_models(store: Store) -> None:
 
 
 def test_two_hundred_concurrent_tickets_get_distinct_gapless_refs(store: Store) -> None:
-    now = datetime.now(UTC)
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
             for i in range(50):
                 with store.transaction() as session:
-                    open_ticket(
-                        session,
-                        ticket_type=TicketType.INCIDENT,
-                        prefix="INC",
-                        queue="helpdesk@example.org",
-                        subject=f"{n}-{i}",
-                        requester="a@example.org",
-                        now=now,
-                    )
+                    _open(session, subject=f"{n}-{i}")
         except BaseException as error:  # noqa: BLE001 -- reported by the assertion below
             errors.append(error)
 
@@ -56,59 +67,24 @@ def test_two_hundred_concurrent_tickets_get_distinct_gapless_refs(store: Store) 
 
 
 def test_a_rolled_back_ticket_gives_its_number_back(store: Store) -> None:
-    now = datetime.now(UTC)
-
     def open_then_fail() -> None:
         with store.transaction() as session:
-            open_ticket(
-                session,
-                ticket_type=TicketType.INCIDENT,
-                prefix="INC",
-                queue="q@x",
-                subject="s",
-                requester="a@example.org",
-                now=now,
-            )
+            _open(session)
             raise RuntimeError("abort")
 
     with pytest.raises(RuntimeError):
         open_then_fail()
     with store.transaction() as session:
-        ticket = open_ticket(
-            session,
-            ticket_type=TicketType.CHANGE,
-            prefix="CHG",
-            queue="q@x",
-            subject="s",
-            requester="a@example.org",
-            now=now,
-        )
-        first = open_ticket(
-            session,
-            ticket_type=TicketType.INCIDENT,
-            prefix="INC",
-            queue="q@x",
-            subject="s",
-            requester="a@example.org",
-            now=now,
-        )
-    assert (ticket.ref, ticket.status) == ("CHG-1001", "draft")
+        change = _open(session, TicketType.CHANGE, "CHG")
+        first = _open(session)
+    assert (change.ref, change.status) == ("CHG-1001", "draft")
     assert first.ref == "INC-1001"
 
 
 def test_datetimes_come_back_aware_utc(store: Store) -> None:
-    now = datetime.now(UTC)
     with store.transaction() as session:
-        open_ticket(
-            session,
-            ticket_type=TicketType.INCIDENT,
-            prefix="INC",
-            queue="q@x",
-            subject="s",
-            requester="a@example.org",
-            now=now,
-        )
+        _open(session)
     with store.transaction() as session:
         ticket = session.scalars(select(Ticket)).one()
     assert ticket.created_at.tzinfo is not None
-    assert abs((ticket.created_at - now).total_seconds()) < 1
+    assert abs((ticket.created_at - NOW).total_seconds()) < 1
