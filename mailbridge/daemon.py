@@ -16,11 +16,12 @@ import multiprocessing.synchronize
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from multiprocessing.connection import Connection
 
 from mailbridge import logging as mblogging
 from mailbridge.adapters.smtp import IntakeHandler, make_server_factory
 from mailbridge.clock import SystemClock
+from mailbridge.doorbell import Doorbell, Listener
 from mailbridge.errors import ConfigError
 from mailbridge.ids import SecretsIds
 from mailbridge.settings import Settings
@@ -31,34 +32,18 @@ from mailbridge.worker import Worker
 log = logging.getLogger(__name__)
 
 
-class _Flag(Protocol):
-    def set(self) -> None: ...
-    def clear(self) -> None: ...
-    def is_set(self) -> bool: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-
-def worker_main(settings: Settings, wake: _Flag, stop: _Flag) -> None:
+def worker_main(settings: Settings, reader: Connection) -> None:
     """Entry point of the worker process (and of the worker thread in thread mode)."""
+    listener = Listener(reader)
     if multiprocessing.parent_process() is not None:
         mblogging.setup()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-
-        def _terminate(_signum: int, _frame: object) -> None:
-            stop.set()
-            wake.set()
-
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: listener.stop())
     store = Store(settings.database.url, pool_size=2, lock_timeout=settings.database.lock_timeout)
     worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds())
-
-    def wait(seconds: float) -> None:
-        wake.wait(seconds)
-        wake.clear()
-
     log.info("worker.started")
     try:
-        worker.run(stop.is_set, wait)
+        worker.run(listener.should_stop, listener.wait)
     finally:
         store.dispose()
         log.info("worker.stopped")
@@ -78,37 +63,30 @@ async def _serve(settings: Settings, store: Store) -> None:
     executor = ThreadPoolExecutor(
         max_workers=settings.database.pool_size, thread_name_prefix="intake"
     )
-    wake: _Flag
-    stop: _Flag
-    if settings.intake.worker == "process":
-        ctx = multiprocessing.get_context("spawn")
-        wake, stop = ctx.Event(), ctx.Event()
+    # A process by default: the parse runs on the second core, off the receiver's GIL.
+    ctx = multiprocessing.get_context("spawn")
+    kind = ctx.Process if settings.intake.worker == "process" else threading.Thread
+    bell: Doorbell | None = None
 
-        def start_worker() -> multiprocessing.process.BaseProcess | threading.Thread:
-            process = ctx.Process(
-                target=worker_main,
-                args=(settings, wake, stop),
-                name="mailbridge-worker",
-                daemon=True,
-            )
-            process.start()
-            return process
-    else:
-        wake, stop = threading.Event(), threading.Event()
+    def start_worker() -> multiprocessing.process.BaseProcess | threading.Thread:
+        nonlocal bell
+        if bell is not None:
+            bell.hang_up()
+        reader, writer = ctx.Pipe(duplex=False)
+        bell = Doorbell(writer)
+        worker = kind(
+            target=worker_main, args=(settings, reader), name="mailbridge-worker", daemon=True
+        )
+        worker.start()
+        if kind is ctx.Process:
+            reader.close()  # the child has its own copy; ours would hide the EOF
+        return worker
 
-        def start_worker() -> multiprocessing.process.BaseProcess | threading.Thread:
-            thread = threading.Thread(
-                target=worker_main,
-                args=(settings, wake, stop),
-                name="mailbridge-worker",
-                daemon=True,
-            )
-            thread.start()
-            return thread
+    def ring(_record_id: int) -> None:
+        if bell is not None:
+            bell.ring()
 
-    handler = IntakeHandler(
-        settings, store, SystemClock(), executor, on_stored=lambda _id: wake.set()
-    )
+    handler = IntakeHandler(settings, store, SystemClock(), executor, on_stored=ring)
     try:
         server = await loop.create_server(
             make_server_factory(handler, settings), settings.smtp.host, settings.smtp.port
@@ -143,8 +121,8 @@ async def _serve(settings: Settings, store: Store) -> None:
     finally:
         server.close()
         await server.wait_closed()
-        stop.set()
-        wake.set()
+        if bell is not None:
+            bell.hang_up()
         await loop.run_in_executor(None, worker.join, 15)
         executor.shutdown(wait=True)
         log.info("daemon.stopped")

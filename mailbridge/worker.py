@@ -10,7 +10,6 @@ mail wait on the database lock as little as possible.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -129,7 +128,6 @@ class Worker:
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
         """Loop until told to stop: take intake, deliver, then wait to be woken or time out."""
-        parent = os.getppid()
         interval = self.settings.intake.poll_interval
         failures = 0
         while not should_stop():
@@ -142,8 +140,5 @@ class Worker:
                 log.warning("worker.store_unavailable", extra={"error": str(error)})
                 wait(min(30.0, 0.5 * 2**failures))
                 continue
-            if os.getppid() != parent:
-                log.error("worker.orphaned", extra={"parent": parent})
-                return
             if result.taken == 0 and sent == 0 and result.quarantined == 0:
                 wait(interval)

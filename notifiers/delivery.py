@@ -28,8 +28,6 @@ from mailbridge.store.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -40,6 +38,9 @@ class Outgoing:
 
 
 class Transport(Protocol):
+    # How long a batch may take: a crash mid-batch delays its mail by this much.
+    lease: timedelta
+
     def send(self, batch: list[Outgoing]) -> dict[int, Exception | None]:
         """Send each mail; map outbox id to None (sent) or the error it met."""
         ...
@@ -47,6 +48,8 @@ class Transport(Protocol):
 
 class MaildirTransport:
     """Writes each mail as a file in new/ via tmp/ (the Maildir delivery protocol)."""
+
+    lease = timedelta(seconds=30)
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -88,6 +91,7 @@ class SmtpTransport:
 
     def __init__(self, settings: OutboundSettings) -> None:
         self.settings = settings
+        self.lease = timedelta(seconds=max(60.0, settings.timeout * 10))
 
     def send(self, batch: list[Outgoing]) -> dict[int, Exception | None]:
         s = self.settings
@@ -174,7 +178,7 @@ def deliver_due(
         batch = []
         for row in rows:
             row.attempts += 1
-            row.next_attempt_at = now + LEASE
+            row.next_attempt_at = now + transport.lease
             batch.append(Outgoing(row.id, row.sender, tuple(row.recipients), row.raw))
     if not batch:
         return 0

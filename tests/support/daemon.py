@@ -10,12 +10,14 @@ psutil while it is alive and reaped (or reported) when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from mailbridge.store import Store
 from tests.support.ports import wait_for_port, wait_until
 
 STARTUP_TIMEOUT = 30.0
-STOP_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
 CLI_TIMEOUT = 60.0
 
 
@@ -163,7 +165,7 @@ class DaemonProcess:
         wait_for_port(self.port, timeout=STARTUP_TIMEOUT)
         # The worker is spawned right after the listener opens; remember it now so a
         # SIGKILL later cannot hide it from the teardown.
-        wait_until(lambda: self.remember_children() >= 1, timeout=STARTUP_TIMEOUT)
+        wait_until(self._workers, timeout=STARTUP_TIMEOUT)
         return self
 
     def remember_children(self) -> int:
@@ -175,6 +177,22 @@ class DaemonProcess:
         for child in children:
             self._seen.setdefault(child.pid, child)
         return len(children)
+
+    def _workers(self) -> list[psutil.Process]:
+        # multiprocessing's spawn children; the other child is its resource tracker.
+        self.remember_children()
+        workers = []
+        for child in self.descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if child.is_running() and any("spawn_main" in a for a in child.cmdline()):
+                    workers.append(child)
+        return workers
+
+    def worker(self) -> psutil.Process:
+        """The daemon's worker process (the config must keep intake.worker = "process")."""
+        workers = self._workers()
+        assert len(workers) == 1, f"expected one worker, found {workers}"
+        return workers[0]
 
     @property
     def descendants(self) -> list[psutil.Process]:
@@ -206,6 +224,16 @@ class DaemonProcess:
         self.remember_children()
         os.kill(popen.pid, signal.SIGKILL)
         popen.wait()
+
+    def kill_all(self) -> None:
+        """SIGKILL the daemon and everything it spawned: for a daemon found hung."""
+        self.remember_children()
+        if self.is_running():
+            self.kill()
+        for process in self.descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(self.descendants, timeout=5)
 
     def leftovers(self, timeout: float) -> list[psutil.Process]:
         """Descendants still alive after waiting up to `timeout` seconds for them to exit."""
@@ -243,6 +271,24 @@ class DaemonProcess:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def used_no_cpu(process: psutil.Process, window: float = 0.3) -> bool:
+    """Whether the process used no CPU time over `window` seconds: asleep, waiting for work.
+
+    The worker idles between polls nearly all the time; a test that must strike
+    it there (not mid-batch) waits for this first, without relying on how the
+    worker waits.
+    """
+    try:
+        times = process.cpu_times()
+        before: float = times.user + times.system
+        time.sleep(window)
+        times = process.cpu_times()
+        after: float = times.user + times.system
+    except psutil.NoSuchProcess:
+        return False
+    return after == before
 
 
 def run_cli(

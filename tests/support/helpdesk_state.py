@@ -22,6 +22,7 @@ from mailbridge.store.models import (
     OutboxStatus,
     Ticket,
 )
+from tests.support.ports import wait_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def tickets_by_inbound_message_id(store: Store) -> dict[str, list[str]]:
             .join(Ticket, Article.ticket_id == Ticket.id)
             .where(Article.kind == ArticleKind.INBOUND_REPLY)
             .order_by(Article.id)
-        ).tuples()
+        )
         for message_id, ref in rows:
             found[message_id or ""].append(ref)
     return dict(found)
@@ -77,7 +78,7 @@ def intake_statuses(store: Store, *, after_id: int = 0) -> Counter[str]:
             select(IntakeRecord.status, func.count())
             .where(IntakeRecord.id > after_id)
             .group_by(IntakeRecord.status)
-        ).tuples()
+        )
         return Counter({str(status): count for status, count in rows})
 
 
@@ -90,5 +91,36 @@ def outbox_statuses(store: Store) -> Counter[str]:
     with store.transaction() as session:
         rows = session.execute(
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-        ).tuples()
+        )
         return Counter({str(status): count for status, count in rows})
+
+
+def pending_outbox(store: Store) -> list[tuple[int, int, str | None, str | None]]:
+    """Pending outbox rows as (id, attempts, next_attempt_at, last_error), to explain a stall."""
+    with store.transaction() as session:
+        rows = session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.attempts,
+                OutboxMessage.next_attempt_at,
+                OutboxMessage.last_error,
+            )
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+            .order_by(OutboxMessage.id)
+        )
+        return [
+            (id_, attempts, at.isoformat() if at else None, error)
+            for id_, attempts, at, error in rows
+        ]
+
+
+def wait_settled(store: Store, timeout: float) -> None:
+    """Wait until nothing is pending; on timeout fail saying what is still stuck and why."""
+    try:
+        wait_until(lambda: backlog(store).settled, timeout=timeout, interval=0.25)
+    except TimeoutError:
+        stuck = pending_outbox(store)
+        raise AssertionError(
+            f"not settled after {timeout}s: {backlog(store)}; "
+            f"pending outbox (id, attempts, next_attempt_at, error), first 5: {stuck[:5]}"
+        ) from None

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
-SMTP_TIMEOUT = 30.0
+SMTP_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,7 @@ def send_over_one_connection(
     *,
     start: threading.Barrier | None = None,
     on_accepted: Callable[[int], None] = lambda _count: None,
+    timeout: float = SMTP_TIMEOUT,
 ) -> None:
     """Send `mails` in order over one SMTP session, as one MTA queue runner would.
 
@@ -92,14 +93,14 @@ def send_over_one_connection(
     first error keeps the record of what was accepted exact.
     """
     try:
-        client = smtplib.SMTP("127.0.0.1", port, timeout=SMTP_TIMEOUT)
+        client = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
     except (OSError, smtplib.SMTPException) as error:
         if mails:
             log.fail(mails[0], f"connect: {error!r}")
         return
     try:
         if start is not None:
-            start.wait(SMTP_TIMEOUT)
+            start.wait(timeout)
         for mail in mails:
             try:
                 refused = client.sendmail(mail.sender, list(mail.recipients), mail.raw)
@@ -122,6 +123,7 @@ def send_concurrently(
     batches: Sequence[Sequence[Mail]],
     *,
     on_accepted: Callable[[int], None] = lambda _count: None,
+    timeout: float = SMTP_TIMEOUT,
 ) -> SendLog:
     """One thread and one SMTP connection per batch, all starting together; wait for all."""
     log = SendLog()
@@ -129,7 +131,13 @@ def send_concurrently(
     with ThreadPoolExecutor(max_workers=len(batches), thread_name_prefix="smtp-client") as pool:
         futures = [
             pool.submit(
-                send_over_one_connection, port, batch, log, start=start, on_accepted=on_accepted
+                send_over_one_connection,
+                port,
+                batch,
+                log,
+                start=start,
+                on_accepted=on_accepted,
+                timeout=timeout,
             )
             for batch in batches
         ]
