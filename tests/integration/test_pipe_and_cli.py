@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from mailbridge.settings import Settings
+from tests.support.corpus import require_corpus
 from tests.support.mails import compose
 from tests.support.proxy import proxy_to
 
@@ -149,7 +150,7 @@ def test_show_unknown_ref_is_a_usage_error(settings: Settings, tmp_path: Path) -
 
 @pytest.mark.parametrize("fixture", ["rfc2822__example01.eml"])
 def test_parse_prints_the_parsed_mail_as_json(tmp_path: Path, fixture: str) -> None:
-    corpus = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "mikel-mail" / fixture
+    corpus = require_corpus() / "mikel-mail" / fixture
     result = subprocess.run(
         [sys.executable, "-m", "mailbridge.cli", "parse", str(corpus), "--json"],
         capture_output=True,

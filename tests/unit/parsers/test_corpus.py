@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import parsers
+from tests.support.corpus import corpus_dir, corpus_mails, require_corpus
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus"
-MAILS = sorted(CORPUS.glob("*/*.eml"))
+MAILS = corpus_mails()
 # Not RFC 5322 at all: an Outlook .msg (OLE compound file) kept in mail-parser's tests.
 NOT_MAIL = {"mail-parser/mail_outlook_1.eml"}
 
@@ -24,7 +24,8 @@ def _name(path: Path) -> str:
 
 
 def test_the_corpus_is_there() -> None:
-    assert len(MAILS) > 500, f"expected the shared corpus at {CORPUS}"
+    require_corpus()
+    assert len(MAILS) > 500, f"expected the whole corpus at {corpus_dir()}"
 
 
 @pytest.mark.parametrize("path", MAILS, ids=_name)
