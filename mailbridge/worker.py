@@ -22,8 +22,7 @@ from mailbridge.errors import PermanentFailure, TemporaryFailure
 from mailbridge.ids import IdSource
 from mailbridge.settings import Settings
 from mailbridge.store import Store
-from mailbridge.store.models import IntakeRecord
-from mailbridge.store.session import UNAVAILABLE
+from mailbridge.store.models import IntakeRecord, IntakeStatus
 from notifiers import Renderer, deliver_due, enqueue
 from notifiers.delivery import Transport, make_transport
 
@@ -76,10 +75,34 @@ class Worker:
         return self._apply(parsed)
 
     def _apply(self, parsed: dict[int, parsers.ParsedMail | parsers.Unparseable]) -> BatchResult:
-        taken = quarantined = 0
-        max_attempts = self.settings.intake.max_attempts
+        """Take the batch in one transaction; if it fails, take each record alone,
+        so one bad mail costs its own retry and not its neighbours'."""
+        try:
+            return self._apply_together(parsed)
+        except TemporaryFailure:
+            raise
+        except Exception as error:  # a bug must not stop the queue
+            if len(parsed) > 1:
+                log.warning("intake.batch_failed", extra={"records": len(parsed)})
+                results = [self._apply({key: mail}) for key, mail in parsed.items()]
+                return BatchResult(
+                    sum(r.taken for r in results), sum(r.quarantined for r in results)
+                )
+            [record_id] = parsed
+            log.exception("intake.failed", extra={"intake_id": record_id})
+            return self._fail(
+                record_id,
+                f"{type(error).__name__}: {error}",
+                permanent=isinstance(error, PermanentFailure),
+            )
+
+    def _apply_together(
+        self, parsed: dict[int, parsers.ParsedMail | parsers.Unparseable]
+    ) -> BatchResult:
+        quarantined = 0
         with self.store.transaction() as session:
             now = self.clock.now()
+            good: list[tuple[IntakeRecord, parsers.ParsedMail]] = []
             for record in intake.claim(session, list(parsed)):
                 mail = parsed[record.id]
                 if isinstance(mail, parsers.Unparseable):
@@ -88,40 +111,39 @@ class Worker:
                         f"unparseable: {mail}",
                         permanent=True,
                         now=now,
-                        max_attempts=max_attempts,
+                        max_attempts=self.settings.intake.max_attempts,
                     )
-                    quarantined += 1
                     log.warning(
                         "intake.quarantined", extra={"intake_id": record.id, "reason": str(mail)}
                     )
-                    continue
-                try:
-                    with session.begin_nested():
-                        events = intake.take(session, record, mail, self.settings, now)
-                        enqueue(
-                            session,
-                            events,
-                            settings=self.settings,
-                            renderer=self.renderer,
-                            ids=self.ids,
-                            now=now,
-                        )
-                except UNAVAILABLE:
-                    raise
-                except Exception as error:
-                    permanent = isinstance(error, PermanentFailure)
-                    intake.record_failure(
-                        record,
-                        f"{type(error).__name__}: {error}",
-                        permanent=permanent,
-                        now=now,
-                        max_attempts=max_attempts,
-                    )
-                    log.exception("intake.failed", extra={"intake_id": record.id})
-                    quarantined += record.status == "quarantined"
-                    continue
-                taken += 1
-        return BatchResult(taken, quarantined)
+                    quarantined += 1
+                else:
+                    good.append((record, mail))
+            events = intake.take_all(session, good, self.settings, now)
+            enqueue(
+                session,
+                events,
+                settings=self.settings,
+                renderer=self.renderer,
+                ids=self.ids,
+                now=now,
+            )
+        return BatchResult(len(good), quarantined)
+
+    def _fail(self, record_id: int, reason: str, *, permanent: bool) -> BatchResult:
+        with self.store.transaction() as session:
+            claimed = intake.claim(session, [record_id])
+            if not claimed:
+                return BatchResult(0, 0)
+            record = claimed[0]
+            intake.record_failure(
+                record,
+                reason,
+                permanent=permanent,
+                now=self.clock.now(),
+                max_attempts=self.settings.intake.max_attempts,
+            )
+            return BatchResult(0, int(record.status is IntakeStatus.QUARANTINED))
 
     def deliver(self) -> int:
         return deliver_due(self.store, self.settings.outbound, self.transport, self.clock)

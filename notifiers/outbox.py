@@ -87,7 +87,7 @@ def _acknowledgement(
         sender=sender,
         recipients=[recipient],
         message_id=message_id,
-        raw=mail.as_bytes(),
+        raw=mail,
         status=OutboxStatus.PENDING,
         attempts=0,
         created_at=now,

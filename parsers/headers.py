@@ -12,7 +12,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 _SPACE = re.compile(r"\s+")
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[^<>\s]{1,996}>")  # longer ones do not fit RFC 5322 lines
 
 
 def decode_text(value: object) -> str:

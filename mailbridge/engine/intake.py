@@ -16,14 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from mailbridge.clock import Clock
-from mailbridge.engine.tickets import add_article, open_ticket
+from mailbridge.engine.tickets import INITIAL_STATUS, add_article, reserve_refs
 from mailbridge.events import TicketOpened
 from mailbridge.settings import QueueSettings, Settings
 from mailbridge.store import Store
-from mailbridge.store.models import Article, ArticleKind, Event, IntakeRecord, IntakeStatus, Ticket
+from mailbridge.store.models import (
+    Article,
+    ArticleKind,
+    Event,
+    IntakeRecord,
+    IntakeStatus,
+    RefCounter,
+    Ticket,
+)
 from mailbridge.store.models import TicketType as TicketTypeEnum
 from parsers import Classification, ParsedMail
 
@@ -110,10 +118,12 @@ def claim(session: Session, ids: Sequence[int]) -> list[IntakeRecord]:
     """Lock the still-pending records among `ids` for this transaction.
 
     On PostgreSQL rows another node holds are skipped (SKIP LOCKED); on SQLite
-    the transaction already holds the database's write lock.
+    the transaction already holds the database's write lock. The raw bytes are
+    not loaded again: the caller parsed them already.
     """
     query = (
         select(IntakeRecord)
+        .options(defer(IntakeRecord.raw))
         .where(IntakeRecord.id.in_(ids), IntakeRecord.status == IntakeStatus.PENDING)
         .order_by(IntakeRecord.id)
         .with_for_update(skip_locked=True)
@@ -121,70 +131,150 @@ def claim(session: Session, ids: Sequence[int]) -> list[IntakeRecord]:
     return list(session.scalars(query))
 
 
-def take(
-    session: Session, record: IntakeRecord, parsed: ParsedMail, settings: Settings, now: datetime
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    record: IntakeRecord
+    parsed: ParsedMail
+    queue: QueueSettings
+    requester: str
+    answerable: bool
+    silence_reason: str
+
+
+def take_all(
+    session: Session,
+    batch: Sequence[tuple[IntakeRecord, ParsedMail]],
+    settings: Settings,
+    now: datetime,
 ) -> list[TicketOpened]:
-    """Open a ticket per queue this mail was for, unless that queue already has it."""
-    events: list[TicketOpened] = []
-    requester = parsed.sender or record.envelope_sender or "unknown@invalid"
-    answerable, why = may_answer(parsed, record.envelope_sender, settings)
-    for queue in target_queues(record, parsed, settings):
-        if _already_taken(session, parsed.message_id, record.sha256, queue.address):
-            continue
-        ticket = open_ticket(
-            session,
-            ticket_type=TicketTypeEnum(queue.type),
-            prefix=queue.prefix,
-            queue=queue.address,
-            subject=parsed.subject or "(no subject)",
-            requester=requester,
-            now=now,
+    """Open a ticket per queue each mail was for, unless that queue already has it.
+
+    Built for batches: one dedupe query, one counter update per prefix and two
+    flushes for the whole batch, whatever its size (per-mail round trips were
+    most of the worker's time).
+    """
+    openings: list[_Opening] = []
+    targets = [target_queues(record, parsed, settings) for record, parsed in batch]
+    # Hold the counters of the prefixes we may use before looking for duplicates:
+    # another node taking the same mail in the same instant then waits for our
+    # commit, and its dedupe query sees our tickets (PostgreSQL, READ COMMITTED).
+    _lock_counters(session, {q.prefix for queues in targets for q in queues})
+    taken = _taken_keys(session, {record.sha256 for record, _ in batch})
+    for (record, parsed), queues in zip(batch, targets, strict=True):
+        requester = parsed.sender or record.envelope_sender or "unknown@invalid"
+        answerable, why = may_answer(parsed, record.envelope_sender, settings)
+        opened_any = False
+        for queue in queues:
+            key = (parsed.message_id, record.sha256, queue.address)
+            if key in taken or (parsed.message_id is None and key[1:] in taken):
+                continue
+            taken.update((key, key[1:]))  # the same mail twice in one batch
+            openings.append(_Opening(record, parsed, queue, requester, answerable, why))
+            opened_any = True
+        record.status = IntakeStatus.PROCESSED if opened_any else IntakeStatus.DUPLICATE
+        record.processed_at = now
+        record.error = None
+    if not openings:
+        return []
+    refs = _refs_for(session, openings)
+    tickets = [
+        Ticket(
+            ref=ref,
+            type=TicketTypeEnum(o.queue.type),
+            status=INITIAL_STATUS[TicketTypeEnum(o.queue.type)],
+            queue=o.queue.address,
+            subject=(o.parsed.subject or "(no subject)")[:998],
+            requester=o.requester[:320],
+            created_at=now,
+            updated_at=now,
         )
+        for o, ref in zip(openings, refs, strict=True)
+    ]
+    session.add_all(tickets)
+    session.flush()
+    events = [
+        Event(
+            ticket_id=ticket.id,
+            kind="ticket.opened",
+            data={
+                "intake_id": o.record.id,
+                "classification": o.parsed.classification.value,
+                "acknowledge": o.answerable,
+                "silence_reason": o.silence_reason,
+            },
+            created_at=now,
+        )
+        for o, ticket in zip(openings, tickets, strict=True)
+    ]
+    session.add_all(events)
+    for o, ticket in zip(openings, tickets, strict=True):
         add_article(
             session,
             ticket,
             kind=ArticleKind.INBOUND_REPLY,
-            sender=requester,
-            subject=parsed.subject,
-            text=parsed.text,
+            sender=o.requester,
+            subject=o.parsed.subject,
+            text=o.parsed.text,
             thread_key="new",
             now=now,
-            message_id=parsed.message_id,
-            sha256=record.sha256,
-            intake_id=record.id,
+            message_id=o.parsed.message_id,
+            sha256=o.record.sha256,
+            intake_id=o.record.id,
         )
-        event = Event(
+    session.flush()
+    return [
+        TicketOpened(
+            event_id=event.id,
             ticket_id=ticket.id,
-            kind="ticket.opened",
-            data={
-                "intake_id": record.id,
-                "classification": parsed.classification.value,
-                "acknowledge": answerable,
-                "silence_reason": why,
-            },
-            created_at=now,
+            ref=ticket.ref,
+            queue=ticket.queue,
+            subject=ticket.subject,
+            requester=o.requester,
+            language=o.parsed.language,
+            inbound_message_id=o.parsed.message_id,
+            inbound_references=o.parsed.references,
+            acknowledge=o.answerable,
+            silence_reason=o.silence_reason,
         )
-        session.add(event)
-        session.flush()
-        events.append(
-            TicketOpened(
-                event_id=event.id,
-                ticket_id=ticket.id,
-                ref=ticket.ref,
-                queue=queue.address,
-                subject=ticket.subject,
-                requester=requester,
-                language=parsed.language,
-                inbound_message_id=parsed.message_id,
-                inbound_references=parsed.references,
-                acknowledge=answerable,
-                silence_reason=why,
-            )
+        for o, ticket, event in zip(openings, tickets, events, strict=True)
+    ]
+
+
+def _refs_for(session: Session, openings: list[_Opening]) -> list[str]:
+    """Refs for each opening, in order: one counter update per prefix."""
+    wanted: dict[str, int] = {}
+    for o in openings:
+        wanted[o.queue.prefix] = wanted.get(o.queue.prefix, 0) + 1
+    pools = {prefix: iter(reserve_refs(session, prefix, n)) for prefix, n in sorted(wanted.items())}
+    return [next(pools[o.queue.prefix]) for o in openings]
+
+
+def _lock_counters(session: Session, prefixes: set[str]) -> None:
+    if prefixes:
+        session.execute(
+            select(RefCounter.prefix).where(RefCounter.prefix.in_(prefixes)).with_for_update()
         )
-    record.status = IntakeStatus.PROCESSED if events else IntakeStatus.DUPLICATE
-    record.processed_at = now
-    record.error = None
-    return events
+
+
+def _taken_keys(session: Session, hashes: set[str]) -> set[tuple[str | None, ...]]:
+    """Keys of mails already on a ticket: (Message-ID, hash, queue) and (hash, queue).
+
+    Same Message-ID and same bytes is the same mail delivered again (an SMTP
+    retry after a lost 250, an IMAP re-fetch); a mail without a Message-ID
+    dedupes on its bytes alone.
+    """
+    if not hashes:
+        return set()
+    query = (
+        select(Article.message_id, Article.sha256, Ticket.queue)
+        .join(Ticket, Article.ticket_id == Ticket.id)
+        .where(Article.sha256.in_(hashes))
+    )
+    keys: set[tuple[str | None, ...]] = set()
+    for message_id, sha256, queue in session.execute(query):
+        keys.add((message_id, sha256, queue))
+        keys.add((sha256, queue))
+    return keys
 
 
 def target_queues(
@@ -204,20 +294,6 @@ def target_queues(
             if queue is not None:
                 found.setdefault(queue.address, queue)
     return list(found.values()) or [settings.queues[0]]
-
-
-def _already_taken(session: Session, message_id: str | None, sha256: str, queue: str) -> bool:
-    # Same Message-ID and same bytes: the same mail delivered again (an SMTP retry
-    # after a lost 250, an IMAP re-fetch). A mail without Message-ID dedupes on bytes.
-    query = (
-        select(Article.id)
-        .join(Ticket, Article.ticket_id == Ticket.id)
-        .where(Article.sha256 == sha256, Ticket.queue == queue)
-        .limit(1)
-    )
-    if message_id is not None:
-        query = query.where(Article.message_id == message_id)
-    return session.scalar(query) is not None
 
 
 def may_answer(parsed: ParsedMail, envelope_sender: str, settings: Settings) -> tuple[bool, str]:

@@ -29,8 +29,13 @@ INITIAL_STATUS: dict[TicketType, str] = {
 
 def next_ref(session: Session, prefix: str) -> str:
     """Take the next ref for this prefix, e.g. INC-1001, in the caller's transaction."""
-    number = _bump(session, prefix)
-    if number is None:
+    return reserve_refs(session, prefix, 1)[0]
+
+
+def reserve_refs(session: Session, prefix: str, count: int) -> list[str]:
+    """Take `count` consecutive refs for this prefix with one counter update."""
+    last = _bump(session, prefix, count)
+    if last is None:
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         session.execute(
@@ -38,17 +43,17 @@ def next_ref(session: Session, prefix: str) -> str:
             .values(prefix=prefix, last_number=FIRST_NUMBER - 1)
             .on_conflict_do_nothing(index_elements=["prefix"])
         )
-        number = _bump(session, prefix)
-    if number is None:  # pragma: no cover - the row exists now
+        last = _bump(session, prefix, count)
+    if last is None:  # pragma: no cover - the row exists now
         raise RuntimeError(f"ref counter for {prefix} vanished")
-    return f"{prefix}-{number}"
+    return [f"{prefix}-{n}" for n in range(last - count + 1, last + 1)]
 
 
-def _bump(session: Session, prefix: str) -> int | None:
+def _bump(session: Session, prefix: str, count: int) -> int | None:
     result = session.execute(
         update(RefCounter)
         .where(RefCounter.prefix == prefix)
-        .values(last_number=RefCounter.last_number + 1)
+        .values(last_number=RefCounter.last_number + count)
         .returning(RefCounter.last_number)
     )
     return result.scalar_one_or_none()
