@@ -15,10 +15,10 @@ import multiprocessing
 import multiprocessing.synchronize
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 
 from mailbridge import logging as mblogging
+from mailbridge.adapters.group_commit import GroupCommitter
 from mailbridge.adapters.smtp import IntakeHandler, make_server_factory
 from mailbridge.clock import SystemClock
 from mailbridge.doorbell import Doorbell, Listener
@@ -60,9 +60,7 @@ def run(settings: Settings) -> None:
 
 async def _serve(settings: Settings, store: Store) -> None:
     loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(
-        max_workers=settings.database.pool_size, thread_name_prefix="intake"
-    )
+    committer = GroupCommitter(store, SystemClock())
     # A process by default: the parse runs on the second core, off the receiver's GIL.
     ctx = multiprocessing.get_context("spawn")
     kind = ctx.Process if settings.intake.worker == "process" else threading.Thread
@@ -86,7 +84,7 @@ async def _serve(settings: Settings, store: Store) -> None:
         if bell is not None:
             bell.ring()
 
-    handler = IntakeHandler(settings, store, SystemClock(), executor, on_stored=ring)
+    handler = IntakeHandler(settings, committer, on_stored=ring)
     try:
         server = await loop.create_server(
             make_server_factory(handler, settings), settings.smtp.host, settings.smtp.port
@@ -124,5 +122,5 @@ async def _serve(settings: Settings, store: Store) -> None:
         if bell is not None:
             bell.hang_up()
         await loop.run_in_executor(None, worker.join, 15)
-        executor.shutdown(wait=True)
+        committer.close()
         log.info("daemon.stopped")

@@ -192,15 +192,17 @@ def deliver_due(
 ) -> int:
     """Deliver the outbox mail that is due; return how many were sent."""
     now = clock.now()
+    due = (OutboxMessage.status == OutboxStatus.PENDING) & (
+        OutboxMessage.next_attempt_at.is_(None) | (OutboxMessage.next_attempt_at <= now)
+    )
+    with store.reading() as session:  # most calls find nothing: ask without the write lock
+        if session.scalar(select(OutboxMessage.id).where(due).limit(1)) is None:
+            return 0
     with store.transaction() as session:
         rows = list(
             session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.PENDING)
-                .where(
-                    (OutboxMessage.next_attempt_at.is_(None))
-                    | (OutboxMessage.next_attempt_at <= now)
-                )
+                .where(due)
                 .order_by(OutboxMessage.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)

@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailbridge.clock import Clock
-from mailbridge.engine.intake import IncomingMail, receive
+from mailbridge.adapters.group_commit import GroupCommitter
+from mailbridge.engine.intake import IncomingMail
 from mailbridge.errors import TemporaryFailure
 from mailbridge.settings import Settings
-from mailbridge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +30,11 @@ class IntakeHandler:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
-        clock: Clock,
-        executor: Executor,
+        committer: GroupCommitter,
         on_stored: Callable[[int], None] = lambda _id: None,
     ) -> None:
         self.settings = settings
-        self.store = store
-        self.clock = clock
-        self.executor = executor
+        self.committer = committer
         self.on_stored = on_stored
 
     async def handle_RCPT(
@@ -68,11 +62,8 @@ class IntakeHandler:
             envelope_recipients=tuple(envelope.rcpt_tos),
             adapter="smtp",
         )
-        loop = asyncio.get_running_loop()
         try:
-            record_id = await loop.run_in_executor(
-                self.executor, receive, self.store, mail, self.clock
-            )
+            record_id = await asyncio.wrap_future(self.committer.submit(mail))
         except TemporaryFailure as error:
             log.warning("smtp.deferred", extra={"error": str(error)})
             return "451 4.3.0 Cannot store the message right now, try again later"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
 from mailbridge.clock import Clock
@@ -66,21 +66,33 @@ def receive(store: Store, mail: IncomingMail, clock: Clock) -> int:
     Raises StoreUnavailable when it could not commit: the adapter must then not
     acknowledge the mail (451, exit 75) so the sender retries.
     """
+    return receive_many(store, [mail], clock)[0]
+
+
+def receive_many(store: Store, mails: Sequence[IncomingMail], clock: Clock) -> list[int]:
+    """Commit several mails in one transaction (one fsync); return their ids in order.
+
+    All or nothing: on StoreUnavailable none of them may be acknowledged. A
+    Core insert, not the ORM: this runs once per mail received, before the 250.
+    """
+    now = clock.now()
+    rows = [
+        {
+            "raw": mail.raw,
+            "sha256": hashlib.sha256(mail.raw).hexdigest(),
+            "message_id": _sniff_message_id(mail.raw),
+            "envelope_sender": mail.envelope_sender[:998],
+            "envelope_recipients": list(mail.envelope_recipients),
+            "adapter": mail.adapter,
+            "received_at": now,
+            "status": IntakeStatus.PENDING,
+            "attempts": 0,
+        }
+        for mail in mails
+    ]
+    statement = insert(IntakeRecord).returning(IntakeRecord.id, sort_by_parameter_order=True)
     with store.transaction() as session:
-        record = IntakeRecord(
-            raw=mail.raw,
-            sha256=hashlib.sha256(mail.raw).hexdigest(),
-            message_id=_sniff_message_id(mail.raw),
-            envelope_sender=mail.envelope_sender[:998],
-            envelope_recipients=list(mail.envelope_recipients),
-            adapter=mail.adapter,
-            received_at=clock.now(),
-            status=IntakeStatus.PENDING,
-            attempts=0,
-        )
-        session.add(record)
-        session.flush()
-        return record.id
+        return list(session.scalars(statement, rows))
 
 
 def _sniff_message_id(raw: bytes) -> str | None:

@@ -9,7 +9,9 @@ of waiting, which under concurrent writers would turn into spurious 451s.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,11 +55,13 @@ def make_engine(url: str, *, pool_size: int = 8, lock_timeout: float = 10.0) -> 
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
-            connect_args={"timeout": lock_timeout, "check_same_thread": False},
+            # No busy handler in SQLite itself: its sleeps grow to 100 ms while the
+            # lock sits free; _begin_immediate polls at sub-millisecond steps.
+            connect_args={"timeout": 0, "check_same_thread": False},
             pool_size=pool_size,
             max_overflow=pool_size,
         )
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, lock_timeout)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
@@ -75,21 +79,48 @@ def make_engine(url: str, *, pool_size: int = 8, lock_timeout: float = 10.0) -> 
     )
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, lock_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us, not pysqlite, issue BEGIN (pysqlite's own BEGIN is deferred and
         # breaks SAVEPOINT); see SQLAlchemy "Serializable isolation / Savepoints".
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=0")
+        _retry_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"), lock_timeout)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+        _retry_locked(lambda: connection.exec_driver_sql(mode), lock_timeout)
+
+
+READ_ONLY = "mailbridge_read_only"
+
+
+def _retry_locked(statement: Callable[[], object], timeout: float) -> None:
+    """Run a statement that takes SQLite's lock, retrying while another writer holds it.
+
+    Only statements that take the lock before doing anything (BEGIN IMMEDIATE,
+    the journal-mode switch) are retried, so nothing runs twice.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.0002
+    while True:
+        try:
+            statement()
+        except (exc.OperationalError, sqlite3.OperationalError) as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        else:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)
 
 
 class Store:
@@ -113,6 +144,19 @@ class Store:
         """
         try:
             with self._sessions() as session, session.begin():
+                yield session
+        except UNAVAILABLE as error:
+            raise StoreUnavailable(
+                f"database {redacted(self.url)}: {_first_line(error)}"
+            ) from error
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it does not take the write lock,
+        so receivers committing mail are not held up by it."""
+        bind = self.engine.execution_options(**{READ_ONLY: True})
+        try:
+            with Session(bind, expire_on_commit=False) as session, session.begin():
                 yield session
         except UNAVAILABLE as error:
             raise StoreUnavailable(

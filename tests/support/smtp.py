@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mailbridge.adapters.group_commit import GroupCommitter
 from mailbridge.adapters.smtp import IntakeHandler, make_server_factory
 from mailbridge.clock import SystemClock
 from mailbridge.settings import Settings
@@ -39,17 +39,15 @@ def running_receiver(settings: Settings, store: Store) -> Iterator[Receiver]:
     """Our SMTP receiver (the daemon's handler) on a free loopback port."""
     port = free_port()
     receiver = Receiver(port=port)
-    executor = ThreadPoolExecutor(max_workers=8)
-    handler = IntakeHandler(
-        settings, store, SystemClock(), executor, on_stored=receiver.stored.append
-    )
+    committer = GroupCommitter(store, SystemClock())
+    handler = IntakeHandler(settings, committer, on_stored=receiver.stored.append)
     controller = _ReceiverController(handler, settings, port)
     controller.start()
     try:
         yield receiver
     finally:
         controller.stop()
-        executor.shutdown(wait=True)
+        committer.close()
 
 
 @dataclass
