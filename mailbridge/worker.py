@@ -25,7 +25,7 @@ from mailbridge.settings import Settings
 from mailbridge.store import Store
 from mailbridge.store.models import IntakeRecord, IntakeStatus
 from notifiers import Renderer, deliver_due, enqueue
-from notifiers.delivery import Transport, make_transport
+from notifiers.delivery import Transport, lease, make_transport, record_results
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class Worker:
         self.ids = ids
         self.renderer = renderer or Renderer()
         self.transport = transport or make_transport(settings.outbound)
+        # Outcomes of sends not yet written down; they ride along with the next
+        # write transaction instead of taking SQLite's write lock on their own.
+        self._unrecorded: dict[int, Exception | None] = {}
 
     def take_batch(self, only: list[int] | None = None) -> BatchResult:
         """Process one batch of due intake records (or just `only`); return counts."""
@@ -103,8 +106,10 @@ class Worker:
         self, parsed: dict[int, parsers.ParsedMail | parsers.Unparseable]
     ) -> BatchResult:
         quarantined = 0
+        recorded = dict(self._unrecorded)
         with self.store.transaction() as session:
             now = self.clock.now()
+            record_results(session, recorded, now, self.settings.outbound.max_attempts)
             good: list[tuple[IntakeRecord, parsers.ParsedMail]] = []
             for record in intake.claim(session, list(parsed)):
                 mail = parsed[record.id]
@@ -123,7 +128,7 @@ class Worker:
                 else:
                     good.append((record, mail))
             events = intake.take_all(session, good, self.settings, now)
-            enqueue(
+            messages = enqueue(
                 session,
                 events,
                 settings=self.settings,
@@ -131,7 +136,25 @@ class Worker:
                 ids=self.ids,
                 now=now,
             )
+            # Leased at birth and sent right after the commit: no extra transaction.
+            session.flush()
+            outgoing = lease(messages, now, self.transport)
+        for key in recorded:
+            self._unrecorded.pop(key, None)
+        if outgoing:
+            self._unrecorded.update(self.transport.send(outgoing))
         return BatchResult(len(good), quarantined)
+
+    def record_sends(self) -> None:
+        """Write down the outcome of sends made after the last commit."""
+        if self._unrecorded:
+            recorded = dict(self._unrecorded)
+            with self.store.transaction() as session:
+                record_results(
+                    session, recorded, self.clock.now(), self.settings.outbound.max_attempts
+                )
+            for key in recorded:
+                self._unrecorded.pop(key, None)
 
     def _fail(self, record_id: int, reason: str, *, permanent: bool) -> BatchResult:
         with self.store.transaction() as session:
@@ -149,6 +172,8 @@ class Worker:
             return BatchResult(0, int(record.status is IntakeStatus.QUARANTINED))
 
     def deliver(self) -> int:
+        """Record the outcome of recent sends, then deliver what is due (retries)."""
+        self.record_sends()
         return deliver_due(self.store, self.settings.outbound, self.transport, self.clock)
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
@@ -158,7 +183,8 @@ class Worker:
         while not should_stop():
             try:
                 result = self.take_batch()
-                sent = self.deliver()
+                # Busy: retries and bookkeeping wait for a quiet moment.
+                sent = self.deliver() if result.taken == 0 else 0
                 failures = 0
             except TemporaryFailure as error:
                 failures += 1

@@ -14,13 +14,14 @@ import os
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock
 from mailbridge.errors import PermanentFailure, RelayUnavailable
@@ -187,6 +188,32 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(7200, 30 * 4 ** max(0, attempts - 1)))
 
 
+def lease(rows: Iterable[OutboxMessage], now: datetime, transport: Transport) -> list[Outgoing]:
+    """Count an attempt on each row and hide it from other senders for the transport's
+    lease; call inside the transaction that loaded (or created) the rows."""
+    batch = []
+    for row in rows:
+        row.attempts = (row.attempts or 0) + 1
+        row.next_attempt_at = now + transport.lease
+        batch.append(Outgoing(row.id, row.sender, tuple(row.recipients), row.raw))
+    return batch
+
+
+def record_results(
+    session: Session, results: dict[int, Exception | None], now: datetime, max_attempts: int
+) -> int:
+    """Mark leased rows sent, retried later or failed; return how many were sent."""
+    if not results:
+        return 0
+    sent = 0
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(results))))
+    for row in rows:
+        error = results[row.id]
+        _mark(row, error, now, max_attempts)
+        sent += error is None
+    return sent
+
+
 def deliver_due(
     store: Store, settings: OutboundSettings, transport: Transport, clock: Clock, limit: int = 100
 ) -> int:
@@ -199,34 +226,13 @@ def deliver_due(
         if session.scalar(select(OutboxMessage.id).where(due).limit(1)) is None:
             return 0
     with store.transaction() as session:
-        rows = list(
-            session.scalars(
-                select(OutboxMessage)
-                .where(due)
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        batch = []
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + transport.lease
-            batch.append(Outgoing(row.id, row.sender, tuple(row.recipients), row.raw))
+        query = select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
+        batch = lease(session.scalars(query.with_for_update(skip_locked=True)), now, transport)
     if not batch:
         return 0
     results = transport.send(batch)
-    sent = 0
-    done = clock.now()
     with store.transaction() as session:
-        leased = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in batch]))
-        )
-        for row in leased:
-            error = results.get(row.id, RelayUnavailable("not attempted"))
-            _mark(row, error, done, settings.max_attempts)
-            sent += error is None
-    return sent
+        return record_results(session, results, clock.now(), settings.max_attempts)
 
 
 def _mark(row: OutboxMessage, error: Exception | None, now: datetime, max_attempts: int) -> None:
