@@ -29,7 +29,7 @@ from notifiers.delivery import Transport, lease, make_transport, record_results
 
 log = logging.getLogger(__name__)
 
-COALESCE_SECONDS = 0.02
+COALESCE_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
