@@ -85,14 +85,14 @@ def receive_many(store: Store, mails: Sequence[IncomingMail], clock: Clock) -> l
             "envelope_recipients": list(mail.envelope_recipients),
             "adapter": mail.adapter,
             "received_at": now,
-            "status": IntakeStatus.PENDING,
+            "status": IntakeStatus.PENDING.value,
             "attempts": 0,
         }
         for mail in mails
     ]
     statement = insert(IntakeRecord).returning(IntakeRecord.id, sort_by_parameter_order=True)
-    with store.transaction() as session:
-        return list(session.scalars(statement, rows))
+    with store.connection() as connection:
+        return list(connection.execute(statement, rows).scalars())
 
 
 def _sniff_message_id(raw: bytes) -> str | None:
