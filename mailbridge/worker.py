@@ -193,7 +193,8 @@ class Worker:
                 continue
             if result.taken == 0 and sent == 0 and result.quarantined == 0:
                 wait(interval)
-            elif result.taken < self.settings.intake.batch_size:
+            elif self.store.is_sqlite and result.taken < self.settings.intake.batch_size:
                 # Under a steady stream, let mail gather for a moment: fewer, larger
                 # transactions hold SQLite's single write lock for less time in all.
+                # (PostgreSQL locks rows, and receivers never wait on the worker.)
                 time.sleep(COALESCE_SECONDS)
