@@ -25,7 +25,7 @@ from mailbridge.settings import Settings
 from mailbridge.store import Store
 from mailbridge.store.models import IntakeRecord, IntakeStatus
 from notifiers import Renderer, deliver_due, enqueue
-from notifiers.delivery import Transport, lease, make_transport, record_results
+from notifiers.delivery import Transport, make_transport, record_results
 
 log = logging.getLogger(__name__)
 
@@ -128,17 +128,16 @@ class Worker:
                 else:
                     good.append((record, mail))
             events = intake.take_all(session, good, self.settings, now)
-            messages = enqueue(
+            # Leased at birth and sent right after the commit: no extra transaction.
+            outgoing = enqueue(
                 session,
                 events,
                 settings=self.settings,
                 renderer=self.renderer,
                 ids=self.ids,
                 now=now,
+                lease_until=now + self.transport.lease,
             )
-            # Leased at birth and sent right after the commit: no extra transaction.
-            session.flush()
-            outgoing = lease(messages, now, self.transport)
         for key in recorded:
             self._unrecorded.pop(key, None)
         if outgoing:

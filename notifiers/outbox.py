@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from mailbridge.events import TicketEvent, TicketOpened
 from mailbridge.ids import IdSource
 from mailbridge.settings import Settings
 from mailbridge.store.models import Article, ArticleKind, OutboxMessage, OutboxStatus
+from notifiers.delivery import Outgoing
 from notifiers.headers import build_message, checked_address, clean_subject
 from notifiers.render import Renderer
 
@@ -27,29 +30,44 @@ def enqueue(
     renderer: Renderer,
     ids: IdSource,
     now: datetime,
-) -> list[OutboxMessage]:
+    lease_until: datetime | None = None,
+) -> list[Outgoing]:
     """Render the mails these events call for and add them to the outbox.
 
     Each mail also becomes a notification article on its ticket, so the
     ticket's history shows it and a reply to its Message-ID finds the ticket.
+    With `lease_until`, the rows are born leased to the caller, who sends them
+    right after the commit (one attempt counted).
     """
-    added: list[OutboxMessage] = []
-    for event in events:
-        if event.acknowledge:
-            message = _acknowledgement(session, event, settings, renderer, ids, now)
-            if message is not None:
-                added.append(message)
-    return added
+    mails = [
+        mail
+        for event in events
+        if event.acknowledge
+        and (mail := _acknowledgement(event, settings, renderer, ids, now)) is not None
+    ]
+    if not mails:
+        return []
+    outbox_rows = [
+        {**outbox, "attempts": 1 if lease_until else 0, "next_attempt_at": lease_until}
+        for outbox, _ in mails
+    ]
+    statement = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
+    outbox_ids = list(session.scalars(statement, outbox_rows))
+    session.execute(insert(Article), [article for _, article in mails])
+    return [
+        Outgoing(outbox_id, row["sender"], tuple(row["recipients"]), row["raw"])
+        for outbox_id, row in zip(outbox_ids, outbox_rows, strict=True)
+    ]
 
 
 def _acknowledgement(
-    session: Session,
     event: TicketOpened,
     settings: Settings,
     renderer: Renderer,
     ids: IdSource,
     now: datetime,
-) -> OutboxMessage | None:
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The outbox row and the notification article of one acknowledgement."""
     recipient = checked_address(event.requester)
     if recipient is None:
         log.info("outbox.skipped", extra={"ref": event.ref, "reason": "requester not an address"})
@@ -68,7 +86,7 @@ def _acknowledgement(
     references = [*event.inbound_references]
     if event.inbound_message_id:
         references.append(event.inbound_message_id)
-    mail = build_message(
+    raw = build_message(
         sender=sender,
         recipient=recipient,
         subject=subject,
@@ -80,29 +98,27 @@ def _acknowledgement(
         loop_marker=domain,
         automatic=True,
     )
-    message = OutboxMessage(
-        ticket_id=event.ticket_id,
-        event_id=event.event_id,
-        kind="acknowledgement",
-        sender=sender,
-        recipients=[recipient],
-        message_id=message_id,
-        raw=mail,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        created_at=now,
-    )
-    session.add(message)
-    session.add(
-        Article(
-            ticket_id=event.ticket_id,
-            kind=ArticleKind.NOTIFICATION,
-            message_id=message_id,
-            sender=sender,
-            subject=subject,
-            text=text,
-            thread_key="outbound",
-            created_at=now,
-        )
-    )
-    return message
+    outbox = {
+        "ticket_id": event.ticket_id,
+        "event_id": event.event_id,
+        "kind": "acknowledgement",
+        "sender": sender,
+        "recipients": [recipient],
+        "message_id": message_id,
+        "raw": raw,
+        "status": OutboxStatus.PENDING,
+        "created_at": now,
+    }
+    article = {
+        "ticket_id": event.ticket_id,
+        "kind": ArticleKind.NOTIFICATION,
+        "message_id": message_id,
+        "sha256": None,
+        "sender": sender,
+        "subject": subject,
+        "text": text,
+        "thread_key": "outbound",
+        "intake_id": None,
+        "created_at": now,
+    }
+    return outbox, article
