@@ -142,34 +142,33 @@ class Store:
         Raises StoreUnavailable when the database cannot be reached or locked,
         so callers answer 451 / exit 75 instead of treating it as a bug.
         """
-        try:
-            with self._sessions() as session, session.begin():
-                yield session
-        except UNAVAILABLE as error:
-            raise StoreUnavailable(
-                f"database {redacted(self.url)}: {_first_line(error)}"
-            ) from error
+        with self.unavailable_as_ours(), self._sessions() as session, session.begin():
+            yield session
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A Core transaction, for the hot path where the ORM's bookkeeping costs
         more than the statement (committing received mail)."""
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except UNAVAILABLE as error:
-            raise StoreUnavailable(
-                f"database {redacted(self.url)}: {_first_line(error)}"
-            ) from error
+        with self.unavailable_as_ours(), self.engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A transaction that only reads: on SQLite it does not take the write lock,
         so receivers committing mail are not held up by it."""
         bind = self.engine.execution_options(**{READ_ONLY: True})
+        with (
+            self.unavailable_as_ours(),
+            Session(bind, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def unavailable_as_ours(self) -> Iterator[None]:
+        """Translate SQLAlchemy's "cannot reach / cannot lock" into StoreUnavailable."""
         try:
-            with Session(bind, expire_on_commit=False) as session, session.begin():
-                yield session
+            yield
         except UNAVAILABLE as error:
             raise StoreUnavailable(
                 f"database {redacted(self.url)}: {_first_line(error)}"
@@ -177,13 +176,8 @@ class Store:
 
     def check(self) -> None:
         """Connect once; raise StoreUnavailable if we cannot."""
-        try:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-        except UNAVAILABLE as error:
-            raise StoreUnavailable(
-                f"database {redacted(self.url)}: {_first_line(error)}"
-            ) from error
+        with self.unavailable_as_ours(), self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -209,11 +203,8 @@ def is_at_head(store: Store) -> bool:
     from alembic.script import ScriptDirectory
 
     heads = set(ScriptDirectory.from_config(_alembic_config(store)).get_heads())
-    try:
-        with store.engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
-    except UNAVAILABLE as error:
-        raise StoreUnavailable(f"database {redacted(store.url)}: {_first_line(error)}") from error
+    with store.unavailable_as_ours(), store.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
     return current == heads
 
 
@@ -221,10 +212,8 @@ def upgrade(store: Store, revision: str = "head") -> None:
     """Apply the Alembic migrations up to `revision` on this store's database."""
     from alembic import command
 
-    try:
+    with store.unavailable_as_ours():
         command.upgrade(_alembic_config(store), revision)
-    except UNAVAILABLE as error:
-        raise StoreUnavailable(f"database {redacted(store.url)}: {_first_line(error)}") from error
 
 
 def open_store(settings: Settings, *, migrate: bool) -> Store:
