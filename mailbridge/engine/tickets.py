@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge.store.models import Article, ArticleKind, RefCounter, Ticket, TicketType
+from mailbridge.store.models import RefCounter, Ticket, TicketType
 
 FIRST_NUMBER = 1001
 
@@ -82,33 +82,3 @@ def open_ticket(
     session.add(ticket)
     session.flush()
     return ticket
-
-
-def add_article(
-    session: Session,
-    ticket: Ticket,
-    *,
-    kind: ArticleKind,
-    sender: str,
-    subject: str,
-    text: str,
-    thread_key: str,
-    now: datetime,
-    message_id: str | None = None,
-    sha256: str | None = None,
-    intake_id: int | None = None,
-) -> Article:
-    article = Article(
-        ticket_id=ticket.id,
-        kind=kind,
-        message_id=message_id,
-        sha256=sha256,
-        sender=sender[:320],
-        subject=subject[:998],
-        text=text,
-        thread_key=thread_key,
-        intake_id=intake_id,
-        created_at=now,
-    )
-    session.add(article)
-    return article
