@@ -4,8 +4,8 @@ to exit codes (sysexits). The only module that exits the process."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -152,8 +152,14 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     # Committed: the MTA may forget the mail. Taking it into a ticket now is a
     # courtesy for installations without a running daemon; if it fails, the
     # daemon's worker takes the record later.
-    with contextlib.suppress(StoreUnavailable):
-        Worker(settings, store, clock=SystemClock(), ids=SecretsIds()).take_batch(only=[record_id])
+    try:
+        worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds())
+        worker.take_batch(only=[record_id])
+        worker.record_sends()
+    except StoreUnavailable:
+        pass
+    except Exception:  # committed: the MTA must not bounce it
+        logging.getLogger(__name__).exception("ingest.take_failed", extra={"intake_id": record_id})
     return EX_OK
 
 

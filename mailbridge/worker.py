@@ -9,6 +9,7 @@ mail wait on the database lock as little as possible.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -80,6 +81,11 @@ class Worker:
                 parsed[record_id] = parsers.parse(raw)
             except parsers.Unparseable as error:
                 parsed[record_id] = error
+            except Exception as error:  # a parser bug quarantines one mail
+                log.exception("intake.parser_crashed", extra={"intake_id": record_id})
+                parsed[record_id] = parsers.Unparseable(
+                    f"the parser failed on this mail ({type(error).__name__}: {error})"
+                )
         return self._apply(parsed)
 
     def _apply(self, parsed: dict[int, parsers.ParsedMail | parsers.Unparseable]) -> BatchResult:
@@ -179,6 +185,15 @@ class Worker:
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
         """Loop until told to stop: take intake, deliver, then wait to be woken or time out."""
+        try:
+            self._loop(should_stop, wait)
+        finally:
+            # Sent mail whose outcome is not written down would be sent again
+            # once its lease expires.
+            with contextlib.suppress(TemporaryFailure):
+                self.record_sends()
+
+    def _loop(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
         interval = self.settings.intake.poll_interval
         failures = 0
         while not should_stop():
@@ -190,6 +205,11 @@ class Worker:
             except TemporaryFailure as error:
                 failures += 1
                 log.warning("worker.store_unavailable", extra={"error": str(error)})
+                wait(min(30.0, 0.5 * 2**failures))
+                continue
+            except Exception:  # a bug: log it, back off, keep the queue moving
+                failures += 1
+                log.exception("worker.failed")
                 wait(min(30.0, 0.5 * 2**failures))
                 continue
             if result.taken == 0 and sent == 0 and result.quarantined == 0:

@@ -142,10 +142,13 @@ class SmtpTransport:
                 client.login(s.user, s.password)
             for mail in batch:
                 results[mail.id] = _send_one(client, mail)
-        except smtplib.SMTPResponseException as error:
-            failure = _translate(error)
-            results.update({m.id: failure for m in batch if m.id not in results})
         except (OSError, smtplib.SMTPException) as error:
+            # EHLO, STARTTLS or AUTH refused, or the connection dropped: a problem of
+            # the session or the config, never a verdict on these mails. Retry them.
+            log.error(  # noqa: TRY400 -- one line, no traceback
+                "outbox.relay_session_failed",
+                extra={"relay": f"{s.relay_host}:{s.relay_port}", "error": str(error)},
+            )
             failure = RelayUnavailable(f"relay {s.relay_host}:{s.relay_port}: {error}")
             results.update({m.id: failure for m in batch if m.id not in results})
         finally:

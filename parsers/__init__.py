@@ -26,6 +26,15 @@ _TAG = re.compile(r"\[([A-Z][A-Z0-9]{1,9}-\d{1,12})\]")
 
 def parse(raw: bytes) -> ParsedMail:
     """Read one mail. Never raises on a broken mail; raises Unparseable on non-mail."""
+    try:
+        return _parse(raw)
+    except RecursionError:
+        # The stdlib parser recurses per MIME level; a crafted mail can nest deeper
+        # than the interpreter allows before our own depth limit is reached.
+        raise Unparseable("MIME structure nested too deep to read") from None
+
+
+def _parse(raw: bytes) -> ParsedMail:
     if not raw.strip():
         raise Unparseable("empty input: there is no mail to read")
     message = email.message_from_bytes(raw, policy=policy.compat32)

@@ -12,7 +12,9 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 _SPACE = re.compile(r"\s+")
-_MSGID = re.compile(r"<[^<>\s]{1,996}>")  # longer ones do not fit RFC 5322 lines
+# Printable ASCII only (NUL or controls would break storage and headers we write);
+# longer ones do not fit an RFC 5322 line.
+_MSGID = re.compile(r"<[!-;=?-~]{1,996}>")
 
 
 def decode_text(value: object) -> str:

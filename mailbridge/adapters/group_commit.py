@@ -9,10 +9,11 @@ for nothing. All or nothing: if the commit fails, every mail in it gets 451.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 
 from mailbridge.clock import Clock
 from mailbridge.engine.intake import IncomingMail, receive_many
@@ -45,6 +46,7 @@ class GroupCommitter:
         self._thread.join()
 
     def _run(self) -> None:
+        # This thread must outlive any error: if it died, every later 250 would hang.
         while True:
             first = self._waiting.get()
             if first is None:
@@ -65,11 +67,16 @@ class GroupCommitter:
                 return
 
     def _commit(self, group: list[tuple[IncomingMail, Future[int]]]) -> None:
+        # A sender that hung up cancelled its future; its mail is committed all the
+        # same (it will retry, and the dedupe absorbs the copy), but its future
+        # cannot be set any more (InvalidStateError).
         try:
             ids = receive_many(self._store, [mail for mail, _ in group], self._clock)
         except Exception as error:  # noqa: BLE001 -- every waiting sender must hear of it
             for _, future in group:
-                future.set_exception(error)
+                with contextlib.suppress(InvalidStateError):
+                    future.set_exception(error)
             return
         for (_, future), record_id in zip(group, ids, strict=True):
-            future.set_result(record_id)
+            with contextlib.suppress(InvalidStateError):
+                future.set_result(record_id)

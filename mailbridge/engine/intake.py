@@ -11,6 +11,7 @@ returns the events for notifiers.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer
 
 from mailbridge.clock import Clock
-from mailbridge.engine.tickets import INITIAL_STATUS, reserve_refs
+from mailbridge.engine.tickets import INITIAL_STATUS, lock_counters, reserve_refs
 from mailbridge.events import TicketOpened
 from mailbridge.settings import QueueSettings, Settings
 from mailbridge.store import Store
@@ -30,7 +31,6 @@ from mailbridge.store.models import (
     Event,
     IntakeRecord,
     IntakeStatus,
-    RefCounter,
     Ticket,
 )
 from mailbridge.store.models import TicketType as TicketTypeEnum
@@ -47,6 +47,7 @@ _NEVER_ANSWER_LOCALPARTS = frozenset(
         "donotreply",
     }
 )
+_MSGID = re.compile(r"<[!-;=?-~]{1,996}>")  # as parsers/headers.py reads it
 # Headers an MTA or a forwarding rule leaves naming the address a piped mail was for.
 _DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To")
 
@@ -108,10 +109,8 @@ def _sniff_message_id(raw: bytes) -> str | None:
                     break
                 value += cont
             text = value.decode("ascii", errors="replace").strip()
-            start, end = text.find("<"), text.find(">")
-            if 0 <= start < end and " " not in text[start:end]:
-                return text[start : end + 1][:998]
-            return None
+            found = _MSGID.search(text)
+            return found.group(0) if found else None
     return None
 
 
@@ -171,7 +170,7 @@ def take_all(
     # Hold the counters of the prefixes we may use before looking for duplicates:
     # another node taking the same mail in the same instant then waits for our
     # commit, and its dedupe query sees our tickets (PostgreSQL, READ COMMITTED).
-    _lock_counters(session, {q.prefix for queues in targets for q in queues})
+    lock_counters(session, {q.prefix for queues in targets for q in queues})
     taken = _taken_keys(session, {record.sha256 for record, _ in batch})
     for (record, parsed), queues in zip(batch, targets, strict=True):
         requester = parsed.sender or record.envelope_sender or "unknown@invalid"
@@ -281,13 +280,6 @@ def _refs_for(session: Session, openings: list[_Opening]) -> list[str]:
         wanted[o.queue.prefix] = wanted.get(o.queue.prefix, 0) + 1
     pools = {prefix: iter(reserve_refs(session, prefix, n)) for prefix, n in sorted(wanted.items())}
     return [next(pools[o.queue.prefix]) for o in openings]
-
-
-def _lock_counters(session: Session, prefixes: set[str]) -> None:
-    if prefixes:
-        session.execute(
-            select(RefCounter.prefix).where(RefCounter.prefix.in_(prefixes)).with_for_update()
-        )
 
 
 def _taken_keys(session: Session, hashes: set[str]) -> set[tuple[str | None, ...]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,17 +36,34 @@ def reserve_refs(session: Session, prefix: str, count: int) -> list[str]:
     """Take `count` consecutive refs for this prefix with one counter update."""
     last = _bump(session, prefix, count)
     if last is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(
-            insert(RefCounter)
-            .values(prefix=prefix, last_number=FIRST_NUMBER - 1)
-            .on_conflict_do_nothing(index_elements=["prefix"])
-        )
+        lock_counters(session, {prefix})
         last = _bump(session, prefix, count)
     if last is None:  # pragma: no cover - the row exists now
         raise RuntimeError(f"ref counter for {prefix} vanished")
     return [f"{prefix}-{n}" for n in range(last - count + 1, last + 1)]
+
+
+def lock_counters(session: Session, prefixes: set[str]) -> None:
+    """Hold these prefixes' counters until the transaction ends, creating them if new.
+
+    Creating first matters: a lock on a row that does not exist yet locks
+    nothing. Sorted, so two transactions never wait on each other in a circle.
+    """
+    if not prefixes:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(RefCounter)
+        .values([{"prefix": p, "last_number": FIRST_NUMBER - 1} for p in sorted(prefixes)])
+        .on_conflict_do_nothing(index_elements=["prefix"])
+    )
+    session.execute(
+        select(RefCounter.prefix)
+        .where(RefCounter.prefix.in_(prefixes))
+        .order_by(RefCounter.prefix)
+        .with_for_update()
+    )
 
 
 def _bump(session: Session, prefix: str, count: int) -> int | None:

@@ -35,7 +35,7 @@ def redacted(url: str) -> str:
     """The URL with its password masked, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):
         return "<unparseable database url>"
 
 
@@ -43,10 +43,11 @@ def make_engine(url: str, *, pool_size: int = 8, lock_timeout: float = 10.0) -> 
     """Create an engine tuned for our use of each backend."""
     try:
         parsed = make_url(url)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):
+        # Not echoed: a mistyped URL still carries the password.
         raise ConfigError(
             "database.url",
-            f"{url!r} is not a database URL",
+            "is not a database URL",
             "use sqlite:///PATH or postgresql+psycopg://…",
         ) from None
     if parsed.get_backend_name() == "sqlite":

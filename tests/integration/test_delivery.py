@@ -127,3 +127,15 @@ def test_maildir_rewrites_instead_of_duplicating(
     clock.advance(hours=1)
     assert deliver_due(store, settings.outbound, transport, clock) == 2
     assert len(maildir_messages(tmp_path / "md")) == 2
+
+
+def test_a_refused_login_is_retried_not_failed(settings: Settings, store: Store) -> None:
+    # The sink offers no AUTH: login fails for the session, not for the mail.
+    clock = StepClock()
+    _queue_mail(store, clock)
+    with smtp_sink() as (sink, port):
+        outbound = replace(settings.outbound, mode="smtp", relay_port=port, user="u", password="p")
+        assert deliver_due(store, outbound, SmtpTransport(outbound), clock) == 0
+    [row] = _rows(store)
+    assert row.status is OutboxStatus.PENDING
+    assert sink.mails == []

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from mailbridge.settings import Settings
 from tests.support.corpus import require_corpus
-from tests.support.mails import compose
+from tests.support.mails import compose, maildir_messages
 from tests.support.proxy import proxy_to
 
 
@@ -84,9 +84,15 @@ def test_ingest_commits_and_opens_a_ticket(settings: Settings, tmp_path: Path) -
         "alice@example.org",
     )
     assert shown["articles"][1]["direction"] == "outbound"
-    [pending] = _json(config, "outbox", "list")
-    assert pending["status"] == "pending"  # delivered by the daemon's worker, not by ingest
-    assert pending["recipients"] == ["alice@example.org"]
+    # Without a daemon running, ingest delivers the acknowledgement itself, once.
+    assert _json(config, "outbox", "list") == []
+    [sent] = _json(config, "outbox", "list", "--all")
+    assert (sent["status"], sent["recipients"], sent["attempts"]) == (
+        "sent",
+        ["alice@example.org"],
+        1,
+    )
+    assert len(maildir_messages(settings.outbound.maildir)) == 1
 
 
 def test_ingest_without_queue_follows_the_to_header(settings: Settings, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ Unparseable, nothing else, and what it returns is safe to use downstream."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,16 @@ def test_empty_and_headerless_input_is_unparseable() -> None:
         except parsers.Unparseable:
             continue
         raise AssertionError(f"{raw!r} parsed as a mail")
+
+
+def test_nesting_deeper_than_the_interpreter_allows_is_unparseable() -> None:
+    # ~1000 nested multiparts make the stdlib parser recurse past Python's limit.
+    depth = 1000
+    head = b"From: a@example.org\r\nSubject: deeper\r\n"
+    parts = [
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(depth)
+    ]
+    raw = head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
+    with pytest.raises(parsers.Unparseable, match="too deep"):
+        parsers.parse(raw)
