@@ -7,7 +7,7 @@ characters and reported as a defect by the caller.
 from __future__ import annotations
 
 import re
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -22,10 +22,25 @@ def decode_text(value: object) -> str:
     return _decode_text(value).replace("\x00", "")
 
 
+def header_text(value: object) -> str:
+    """The header as text, 8-bit bytes included.
+
+    compat32 hands headers carrying raw 8-bit bytes (SMTPUTF8 mail, careless
+    clients) back as `Header(unknown-8bit)`, whose str() turns every such byte
+    into U+FFFD; decode those bytes as UTF-8 (windows-1252 if that fails) instead.
+    """
+    if isinstance(value, Header):
+        return "".join(
+            _bytes_to_text(chunk, charset) if isinstance(chunk, bytes) else chunk
+            for chunk, charset in decode_header(value)
+        )
+    return "" if value is None else str(value)
+
+
 def _decode_text(value: object) -> str:
     if value is None:
         return ""
-    raw = str(value)
+    raw = header_text(value)
     try:
         parts = decode_header(raw)
     except (ValueError, LookupError, AssertionError):  # malformed encoded words
@@ -61,7 +76,7 @@ def _bytes_to_text(chunk: bytes, charset: str | None) -> str:
 
 def addresses(message: Message, name: str) -> tuple[str, ...]:
     """Every addr-spec in all headers of this name, lower-cased domain kept as written."""
-    values = [str(v) for v in message.get_all(name, [])]
+    values = [header_text(v) for v in message.get_all(name, [])]
     found = []
     for _display, address in getaddresses(values):
         address = address.strip()
@@ -75,7 +90,7 @@ def single_address(message: Message, name: str) -> tuple[str | None, str | None]
     value = message.get(name)
     if value is None:
         return None, None
-    display, address = parseaddr(str(value))
+    display, address = parseaddr(header_text(value))
     address = address.strip()
     if not _plausible(address):
         return None, decode_text(display) or None

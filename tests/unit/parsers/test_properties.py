@@ -118,3 +118,15 @@ def test_nesting_deeper_than_the_interpreter_allows_is_unparseable() -> None:
     raw = head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
     with pytest.raises(parsers.Unparseable, match="too deep"):
         parsers.parse(raw)
+
+
+def test_raw_utf8_headers_are_read_as_utf8() -> None:
+    # SMTPUTF8 mail, and clients that never learnt RFC 2047, send 8-bit headers.
+    raw = (
+        "From: Jörg Müller <jörg@example.org>\r\n"
+        "Subject: Drucker kaputt \u2013 bitte\r\n"
+        "Message-ID: <8bit@example.org>\r\n\r\nbody\r\n"
+    ).encode()
+    parsed = parsers.parse(raw)
+    assert parsed.subject == "Drucker kaputt \u2013 bitte"
+    assert (parsed.sender, parsed.sender_name) == ("jörg@example.org", "Jörg Müller")
