@@ -74,3 +74,46 @@ def test_an_absurd_message_id_is_dropped_not_fatal(settings: Settings, store: St
     # Longer than any column (and any RFC 5322 line): PostgreSQL would refuse to store it.
     _receive(store, compose(message_id="<" + "x" * 2000 + "@example.org>").encode())
     assert Worker(settings, store, clock=SystemClock(), ids=SecretsIds()).take_batch().taken == 1
+
+
+def test_two_nodes_taking_the_same_mail_at_once_open_one_ticket(
+    settings: Settings, store: Store
+) -> None:
+    """Two workers (two nodes on PostgreSQL) each get one copy of a mail delivered
+    twice, at the same instant, on a fresh database: exactly one ticket."""
+    import threading
+
+    rounds = 5
+    for n in range(rounds):
+        raw = compose(message_id=f"<twice{n}@example.org>", subject=f"twice {n}").encode()
+        first, second = _receive(store, raw), _receive(store, raw)
+        workers = [
+            Worker(settings, Store(settings.database.url), clock=SystemClock(), ids=SecretsIds())
+            for _ in range(2)
+        ]
+        start = threading.Barrier(2)
+
+        def take(worker: Worker, record_id: int) -> None:
+            start.wait()
+            worker.take_batch(only=[record_id])
+
+        threads = [
+            threading.Thread(target=take, args=(w, r))
+            for w, r in zip(workers, (first, second), strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for w in workers:
+            w.store.dispose()
+        with store.transaction() as session:
+            statuses = sorted(
+                s.value
+                for s in session.scalars(
+                    select(IntakeRecord.status).where(IntakeRecord.id.in_([first, second]))
+                )
+            )
+        assert statuses == ["duplicate", "processed"], n
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == rounds
