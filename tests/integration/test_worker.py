@@ -93,12 +93,12 @@ def test_two_nodes_taking_the_same_mail_at_once_open_one_ticket(
         ]
         start = threading.Barrier(2)
 
-        def take(worker: Worker, record_id: int) -> None:
+        def take(worker: Worker, record_id: int, start: threading.Barrier) -> None:
             start.wait()
             worker.take_batch(only=[record_id])
 
         threads = [
-            threading.Thread(target=take, args=(w, r))
+            threading.Thread(target=take, args=(w, r, start))
             for w, r in zip(workers, (first, second), strict=True)
         ]
         for t in threads:
