@@ -57,12 +57,15 @@ class MaildirTransport:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._host = socket.gethostname().replace("/", "_").replace(":", "_")
+        self._made = False  # tmp/new/cur exist; checked again after any failure
 
     def send(self, batch: list[Outgoing]) -> dict[int, Exception | None]:
         results: dict[int, Exception | None] = {}
         try:
-            for sub in ("tmp", "new", "cur"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            if not self._made:
+                for sub in ("tmp", "new", "cur"):
+                    (self.root / sub).mkdir(parents=True, exist_ok=True)
+                self._made = True
         except OSError as error:
             return {m.id: RelayUnavailable(f"maildir {self.root}: {error}") for m in batch}
         written: list[tuple[int, Path]] = []
@@ -73,6 +76,7 @@ class MaildirTransport:
                 tmp.write_bytes(mail.raw)
                 written.append((mail.id, tmp))
             except OSError as error:
+                self._made = False
                 results[mail.id] = RelayUnavailable(f"maildir {self.root}: {error}")
         # Durable before visible (the Maildir protocol), with one flush for the
         # whole batch instead of an fsync per file.
@@ -82,6 +86,7 @@ class MaildirTransport:
                 os.replace(tmp, self.root / "new" / tmp.name)
                 results[mail_id] = None
             except OSError as error:
+                self._made = False
                 results[mail_id] = RelayUnavailable(f"maildir {self.root}: {error}")
         _flush_to_disk(self.root, [self.root / "new"])
         return results
