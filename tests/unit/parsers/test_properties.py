@@ -86,15 +86,18 @@ def test_mail_shaped_input_never_breaks_the_parser(raw: bytes) -> None:
     _check(raw)
 
 
-def test_deep_nesting_is_a_defect_not_a_crash() -> None:
-    depth = 200
-    head = b"From: a@example.org\r\nSubject: deep\r\n"
+def _nested(depth: int) -> bytes:
+    """A mail whose text part sits inside `depth` nested multiparts."""
     parts = [
         b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
         for i in range(depth)
     ]
-    raw = head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
-    parsed = parsers.parse(raw)
+    head = b"From: a@example.org\r\nSubject: deep\r\n"
+    return head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
+
+
+def test_deep_nesting_is_a_defect_not_a_crash() -> None:
+    parsed = parsers.parse(_nested(200))
     assert any("deeper" in d for d in parsed.defects)
 
 
@@ -109,15 +112,8 @@ def test_empty_and_headerless_input_is_unparseable() -> None:
 
 def test_nesting_deeper_than_the_interpreter_allows_is_unparseable() -> None:
     # ~1000 nested multiparts make the stdlib parser recurse past Python's limit.
-    depth = 1000
-    head = b"From: a@example.org\r\nSubject: deeper\r\n"
-    parts = [
-        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
-        for i in range(depth)
-    ]
-    raw = head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
     with pytest.raises(parsers.Unparseable, match="too deep"):
-        parsers.parse(raw)
+        parsers.parse(_nested(1000))
 
 
 def test_raw_utf8_headers_are_read_as_utf8() -> None:
