@@ -130,6 +130,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from mailbridge.adapters.pipe import ingest, read_stdin
     from mailbridge.ids import SecretsIds
+    from mailbridge.store.spool import open_spool
     from mailbridge.worker import Worker
 
     recipients: tuple[str, ...] = ()
@@ -148,12 +149,18 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         # The MTA must keep the mail while the admin fixes the database.
         print(f"mailbridge: {error}", file=sys.stderr)
         return EX_TEMPFAIL
-    record_id = ingest(store, raw, sender=args.sender, recipients=recipients, clock=SystemClock())
+    # The spool, like the SMTP receiver's: on SQLite a running daemon's worker
+    # holds the main database's write lock for whole batches.
+    spool = open_spool(store)
+    record_id = ingest(
+        spool or store, raw, sender=args.sender, recipients=recipients, clock=SystemClock()
+    )
     # Committed: the MTA may forget the mail. Taking it into a ticket now is a
     # courtesy for installations without a running daemon; if it fails, the
     # daemon's worker takes the record later.
     try:
-        worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds())
+        worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds(), spool=spool)
+        worker.move_spooled()
         worker.take_batch(only=[record_id])
         worker.record_sends()
     except StoreUnavailable:

@@ -27,6 +27,7 @@ from mailbridge.ids import SecretsIds
 from mailbridge.settings import Settings
 from mailbridge.store import Store, open_store
 from mailbridge.store.session import redacted
+from mailbridge.store.spool import open_spool
 from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -40,27 +41,41 @@ def worker_main(settings: Settings, reader: Connection) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
         signal.signal(signal.SIGTERM, lambda _signum, _frame: listener.stop())
     store = Store(settings.database.url, pool_size=2, lock_timeout=settings.database.lock_timeout)
-    worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds())
+    spool = open_spool(store)
+    worker = Worker(
+        settings,
+        store,
+        clock=SystemClock(),
+        ids=SecretsIds(),
+        spool=spool,
+        send_in_background=True,
+    )
     log.info("worker.started")
     try:
         worker.run(listener.should_stop, listener.wait)
     finally:
         store.dispose()
+        if spool is not None:
+            spool.dispose()
         log.info("worker.stopped")
 
 
 def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT. Raises ConfigError on a bad database or port."""
     store = open_store(settings, migrate=True)
+    spool = open_spool(store)
     try:
-        asyncio.run(_serve(settings, store))
+        # Receivers commit to the spool where there is one (SQLite), else to the store.
+        asyncio.run(_serve(settings, spool or store))
     finally:
         store.dispose()
+        if spool is not None:
+            spool.dispose()
 
 
-async def _serve(settings: Settings, store: Store) -> None:
+async def _serve(settings: Settings, intake_store: Store) -> None:
     loop = asyncio.get_running_loop()
-    committer = GroupCommitter(store, SystemClock())
+    committer = GroupCommitter(intake_store, SystemClock())
     # A process by default: the parse runs on the second core, off the receiver's GIL.
     ctx = multiprocessing.get_context("spawn")
     kind = ctx.Process if settings.intake.worker == "process" else threading.Thread

@@ -13,7 +13,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -25,14 +27,15 @@ from mailbridge.ids import IdSource
 from mailbridge.settings import Settings
 from mailbridge.store import Store
 from mailbridge.store.models import IntakeRecord, IntakeStatus
+from mailbridge.store.spool import copy_into, forget, move_spooled, read_spooled
 from notifiers import Renderer, deliver_due, enqueue
-from notifiers.delivery import Transport, make_transport, record_results
+from notifiers.delivery import Outgoing, Transport, make_transport, record_results
 
 log = logging.getLogger(__name__)
 
 # Measured (docs/benchmarks.md): 20 ms gave 230 mails/s, 50 ms 330 mails/s on SQLite;
 # a pause that grew with the batch size did worse than either.
-COALESCE_SECONDS = 0.05
+COALESCE_SECONDS = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +54,12 @@ class Worker:
         ids: IdSource,
         renderer: Renderer | None = None,
         transport: Transport | None = None,
+        spool: Store | None = None,
+        send_in_background: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.spool = spool
         self.clock = clock
         self.ids = ids
         self.renderer = renderer or Renderer()
@@ -61,18 +67,33 @@ class Worker:
         # Outcomes of sends not yet written down; they ride along with the next
         # write transaction instead of taking SQLite's write lock on their own.
         self._unrecorded: dict[int, Exception | None] = {}
+        # The daemon sends on a thread of its own: the worker parses the next
+        # batch while the disk (fsync) or the relay answers.
+        self._sender = ThreadPoolExecutor(1, "sender") if send_in_background else None
+        self._in_flight: list[Future[dict[int, Exception | None]]] = []
 
     def take_batch(self, only: list[int] | None = None) -> BatchResult:
-        """Process one batch of due intake records (or just `only`); return counts."""
+        """Process one batch of due intake records (or just `only`); return counts.
+
+        Without `only`, the batch starts with what waits in the spool (SQLite),
+        moved into the main database by the batch's own transaction.
+        """
+        spooled = (
+            read_spooled(self.spool, self.settings.intake.batch_size)
+            if only is None and self.spool
+            else []
+        )
+        raws: dict[int, bytes] = {row["id"]: row["raw"] for row in spooled}
         now = self.clock.now()
         with self.store.reading() as session:
             ids = (
                 only
                 if only is not None
-                else intake.due_ids(session, now, self.settings.intake.batch_size)
+                else intake.due_ids(session, now, self.settings.intake.batch_size - len(raws))
             )
-            query = select(IntakeRecord.id, IntakeRecord.raw).where(IntakeRecord.id.in_(ids))
-            raws: dict[int, bytes] = dict(session.execute(query).all())  # rows are pairs
+            if ids:
+                query = select(IntakeRecord.id, IntakeRecord.raw).where(IntakeRecord.id.in_(ids))
+                raws.update((record_id, raw) for record_id, raw in session.execute(query))
         if not raws:
             return BatchResult(0, 0)
         parsed: dict[int, parsers.ParsedMail | parsers.Unparseable] = {}
@@ -86,16 +107,31 @@ class Worker:
                 parsed[record_id] = parsers.Unparseable(
                     f"the parser failed on this mail ({type(error).__name__}: {error})"
                 )
-        return self._apply(parsed)
+        return self._apply(parsed, spooled)
 
-    def _apply(self, parsed: dict[int, parsers.ParsedMail | parsers.Unparseable]) -> BatchResult:
+    def move_spooled(self) -> int:
+        """Bring what receivers committed to the spool (SQLite) into the main database."""
+        if self.spool is None:
+            return 0
+        return move_spooled(self.spool, self.store, self.settings.intake.batch_size)
+
+    def _apply(
+        self,
+        parsed: dict[int, parsers.ParsedMail | parsers.Unparseable],
+        spooled: list[dict[str, Any]] | None = None,
+    ) -> BatchResult:
         """Take the batch in one transaction; if it fails, take each record alone,
         so one bad mail costs its own retry and not its neighbours'."""
         try:
-            return self._apply_together(parsed)
+            return self._apply_together(parsed, spooled or [])
         except TemporaryFailure:
             raise
         except Exception as error:  # a bug must not stop the queue
+            if spooled and self.spool is not None:
+                # Kept first: a failure must be counted on a record in the main database.
+                with self.store.connection() as connection:
+                    copy_into(connection, spooled)
+                forget(self.spool, spooled)
             if len(parsed) > 1:
                 log.warning("intake.batch_failed", extra={"records": len(parsed)})
                 results = [self._apply({key: mail}) for key, mail in parsed.items()]
@@ -111,17 +147,22 @@ class Worker:
             )
 
     def _apply_together(
-        self, parsed: dict[int, parsers.ParsedMail | parsers.Unparseable]
+        self,
+        parsed: dict[int, parsers.ParsedMail | parsers.Unparseable],
+        spooled: list[dict[str, Any]],
     ) -> BatchResult:
         quarantined = 0
+        self._collect_sends(wait=False)
         recorded = dict(self._unrecorded)
         with self.store.transaction() as session:
             now = self.clock.now()
+            copy_into(session.connection(), spooled)
             record_results(session, recorded, now, self.settings.outbound.max_attempts)
-            good: list[tuple[IntakeRecord, parsers.ParsedMail]] = []
-            for record in intake.claim(session, list(parsed)):
-                mail = parsed[record.id]
+            good: list[tuple[intake.Claimed, parsers.ParsedMail]] = []
+            for claimed in intake.claim(session, list(parsed)):
+                mail = parsed[claimed.id]
                 if isinstance(mail, parsers.Unparseable):
+                    record = session.get_one(IntakeRecord, claimed.id)
                     intake.record_failure(
                         record,
                         f"unparseable: {mail}",
@@ -134,7 +175,7 @@ class Worker:
                     )
                     quarantined += 1
                 else:
-                    good.append((record, mail))
+                    good.append((claimed, mail))
             events = intake.take_all(session, good, self.settings, now)
             # Leased at birth and sent right after the commit: no extra transaction.
             outgoing = enqueue(
@@ -146,14 +187,36 @@ class Worker:
                 now=now,
                 lease_until=now + self.transport.lease,
             )
+        if self.spool is not None:
+            forget(self.spool, spooled)
         for key in recorded:
             self._unrecorded.pop(key, None)
         if outgoing:
-            self._unrecorded.update(self.transport.send(outgoing))
+            self._send(outgoing)
         return BatchResult(len(good), quarantined)
+
+    def _send(self, outgoing: list[Outgoing]) -> None:
+        if self._sender is None:
+            self._unrecorded.update(self.transport.send(outgoing))
+        else:
+            self._in_flight.append(self._sender.submit(self.transport.send, outgoing))
+
+    def _collect_sends(self, *, wait: bool) -> None:
+        """Take the outcomes of background sends that ended (all of them, if `wait`)."""
+        running: list[Future[dict[int, Exception | None]]] = []
+        for future in self._in_flight:
+            if not wait and not future.done():
+                running.append(future)
+                continue
+            try:
+                self._unrecorded.update(future.result())
+            except Exception:  # a transport bug: the leases expire and the mail is sent again
+                log.exception("delivery.send_failed")
+        self._in_flight = running
 
     def record_sends(self) -> None:
         """Write down the outcome of sends made after the last commit."""
+        self._collect_sends(wait=True)
         if self._unrecorded:
             recorded = dict(self._unrecorded)
             with self.store.transaction() as session:
@@ -165,10 +228,9 @@ class Worker:
 
     def _fail(self, record_id: int, reason: str, *, permanent: bool) -> BatchResult:
         with self.store.transaction() as session:
-            claimed = intake.claim(session, [record_id])
-            if not claimed:
+            if not intake.claim(session, [record_id]):
                 return BatchResult(0, 0)
-            record = claimed[0]
+            record = session.get_one(IntakeRecord, record_id)
             intake.record_failure(
                 record,
                 reason,
@@ -192,6 +254,8 @@ class Worker:
             # once its lease expires.
             with contextlib.suppress(TemporaryFailure):
                 self.record_sends()
+            if self._sender is not None:
+                self._sender.shutdown()
 
     def _loop(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
         interval = self.settings.intake.poll_interval

@@ -24,6 +24,8 @@ class Renderer:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            # Read once per process: restart the daemon after editing a template.
+            auto_reload=False,
         )
 
     def render(self, name: str, queue: str, context: dict[str, Any]) -> str:

@@ -82,6 +82,11 @@ def _visit(part: Message, depth: int, result: Walk) -> None:
 
 
 def _filename(part: Message) -> str | None:
+    # Both parameters that can name a file contain "name"; most parts have
+    # neither, and the stdlib's parameter parsing is a tenth of a parse.
+    declared = (part.get("Content-Disposition"), part.get("Content-Type"))
+    if not any("name" in str(value).lower() for value in declared if value is not None):
+        return None
     name = part.get_filename() or part.get_param("name")
     if name is None:
         return None

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock
 from mailbridge.engine.tickets import INITIAL_STATUS, lock_counters, reserve_refs
@@ -126,7 +126,18 @@ def due_ids(session: Session, now: datetime, limit: int) -> list[int]:
     return list(session.scalars(query))
 
 
-def claim(session: Session, ids: Sequence[int]) -> list[IntakeRecord]:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What taking a record needs of it: plain values, not an ORM object whose
+    per-object bookkeeping costs more than the work itself in a batch."""
+
+    id: int
+    sha256: str
+    envelope_sender: str
+    envelope_recipients: list[str]
+
+
+def claim(session: Session, ids: Sequence[int]) -> list[Claimed]:
     """Lock the still-pending records among `ids` for this transaction.
 
     On PostgreSQL rows another node holds are skipped (SKIP LOCKED); on SQLite
@@ -134,18 +145,22 @@ def claim(session: Session, ids: Sequence[int]) -> list[IntakeRecord]:
     not loaded again: the caller parsed them already.
     """
     query = (
-        select(IntakeRecord)
-        .options(defer(IntakeRecord.raw))
+        select(
+            IntakeRecord.id,
+            IntakeRecord.sha256,
+            IntakeRecord.envelope_sender,
+            IntakeRecord.envelope_recipients,
+        )
         .where(IntakeRecord.id.in_(ids), IntakeRecord.status == IntakeStatus.PENDING)
         .order_by(IntakeRecord.id)
         .with_for_update(skip_locked=True)
     )
-    return list(session.scalars(query))
+    return [Claimed(*row) for row in session.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)
 class _Opening:
-    record: IntakeRecord
+    record: Claimed
     parsed: ParsedMail
     queue: QueueSettings
     requester: str
@@ -155,7 +170,7 @@ class _Opening:
 
 def take_all(
     session: Session,
-    batch: Sequence[tuple[IntakeRecord, ParsedMail]],
+    batch: Sequence[tuple[Claimed, ParsedMail]],
     settings: Settings,
     now: datetime,
 ) -> list[TicketOpened]:
@@ -166,6 +181,7 @@ def take_all(
     round trips, then the ORM's per-object flush, were most of the worker's time).
     """
     openings: list[_Opening] = []
+    outcomes: list[dict[str, Any]] = []
     targets = [target_queues(record, parsed, settings) for record, parsed in batch]
     # Hold the counters of the prefixes we may use before looking for duplicates:
     # another node taking the same mail in the same instant then waits for our
@@ -183,9 +199,16 @@ def take_all(
             taken.update((key, key[1:]))  # the same mail twice in one batch
             openings.append(_Opening(record, parsed, queue, requester, answerable, why))
             opened_any = True
-        record.status = IntakeStatus.PROCESSED if opened_any else IntakeStatus.DUPLICATE
-        record.processed_at = now
-        record.error = None
+        outcomes.append(
+            {
+                "id": record.id,
+                "status": IntakeStatus.PROCESSED if opened_any else IntakeStatus.DUPLICATE,
+                "processed_at": now,
+                "error": None,
+            }
+        )
+    if outcomes:
+        session.execute(update(IntakeRecord), outcomes)  # one executemany by primary key
     if not openings:
         return []
     refs = _refs_for(session, openings)
@@ -303,9 +326,7 @@ def _taken_keys(session: Session, hashes: set[str]) -> set[tuple[str | None, ...
     return keys
 
 
-def target_queues(
-    record: IntakeRecord, parsed: ParsedMail, settings: Settings
-) -> list[QueueSettings]:
+def target_queues(record: Claimed, parsed: ParsedMail, settings: Settings) -> list[QueueSettings]:
     """The queues a mail is for: its envelope recipients we serve, else the
     addresses its headers were delivered to, else the first queue (a pipe
     without --queue)."""

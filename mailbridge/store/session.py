@@ -129,6 +129,7 @@ class Store:
 
     def __init__(self, url: str, *, pool_size: int = 8, lock_timeout: float = 10.0) -> None:
         self.url = url
+        self.lock_timeout = lock_timeout
         self.engine = make_engine(url, pool_size=pool_size, lock_timeout=lock_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

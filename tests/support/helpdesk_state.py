@@ -22,6 +22,7 @@ from mailbridge.store.models import (
     OutboxStatus,
     Ticket,
 )
+from mailbridge.store.spool import spool_path, spooled_count
 from tests.support.ports import wait_until
 
 
@@ -36,7 +37,16 @@ class Backlog:
 
 
 def backlog(store: Store) -> Backlog:
-    """How much work the daemon still has: pending intake records and outbox mail."""
+    """How much work the daemon still has: pending intake records (in the spool
+    too) and outbox mail."""
+    spooled = 0
+    path = spool_path(store.url)
+    if path is not None and path.exists():
+        spool = Store(f"sqlite:///{path}")
+        try:
+            spooled = spooled_count(spool)
+        finally:
+            spool.dispose()
     with store.transaction() as session:
         intake = session.scalar(
             select(func.count())
@@ -48,7 +58,7 @@ def backlog(store: Store) -> Backlog:
             .select_from(OutboxMessage)
             .where(OutboxMessage.status == OutboxStatus.PENDING)
         )
-    return Backlog(intake or 0, outbox or 0)
+    return Backlog((intake or 0) + spooled, outbox or 0)
 
 
 def tickets_by_inbound_message_id(store: Store) -> dict[str, list[str]]:
