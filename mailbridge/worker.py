@@ -3,15 +3,15 @@
 This is part of the composition root: it wires the engine (which returns
 events) to notifiers (which add outbox rows) inside one transaction per batch,
 a group commit that PostgreSQL needs for throughput. Parsing, the CPU-heavy
-part, happens before the write transaction opens, so receivers committing new
-mail wait on the database lock as little as possible.
+part, happens before the write transaction opens. On SQLite the batch starts
+with what receivers committed to the spool (see store/spool.py), moved into the
+main database by the batch's own transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,11 +32,6 @@ from notifiers import Renderer, deliver_due, enqueue
 from notifiers.delivery import Outgoing, Transport, make_transport, record_results
 
 log = logging.getLogger(__name__)
-
-# Measured (docs/benchmarks.md): 20 ms gave 230 mails/s, 50 ms 330 mails/s on SQLite;
-# a pause that grew with the batch size did worse than either.
-COALESCE_SECONDS = 0.0
-
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
@@ -276,10 +271,7 @@ class Worker:
                 log.exception("worker.failed")
                 wait(min(30.0, 0.5 * 2**failures))
                 continue
+            # No pause to let mail gather: what arrives while a batch is taken makes
+            # the next batch, and receivers no longer wait on the worker's lock.
             if result.taken == 0 and sent == 0 and result.quarantined == 0:
                 wait(interval)
-            elif self.store.is_sqlite and result.taken < self.settings.intake.batch_size:
-                # Under a steady stream, let mail gather for a moment: fewer, larger
-                # transactions hold SQLite's single write lock for less time in all.
-                # (PostgreSQL locks rows, and receivers never wait on the worker.)
-                time.sleep(COALESCE_SECONDS)
