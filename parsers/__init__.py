@@ -12,10 +12,12 @@ from email import policy
 from email.message import Message
 
 from parsers import mime
+from parsers.bounces import bounced_recipients
 from parsers.classify import classify
 from parsers.errors import Unparseable
 from parsers.headers import addresses, decode_text, first_message_id, message_ids, single_address
 from parsers.model import Attachment, Classification, ParsedMail
+from parsers.visible import visible_text
 
 __all__ = ["Attachment", "Classification", "ParsedMail", "Unparseable", "parse"]
 
@@ -54,8 +56,8 @@ def _parse(raw: bytes) -> ParsedMail:
         full_text = mime.html_to_text("\n".join(walked.html))
     else:
         full_text = ""
-    classification, reason = classify(message, sender)
     subject = decode_text(message.get("Subject"))
+    classification, reason = classify(message, sender=sender, subject=subject, text=full_text)
     defects += walked.defects
     if sender is None:
         defects.append("no usable From address")
@@ -71,13 +73,15 @@ def _parse(raw: bytes) -> ParsedMail:
         cc=addresses(message, "Cc"),
         date=_iso_date(message.get("Date")),
         language=None,
-        text=full_text.strip(),
+        text=visible_text(full_text),
         full_text=full_text,
         html=None,
         attachments=tuple(walked.attachments),
         classification=classification,
         classification_reason=reason,
-        bounced_recipients=(),
+        bounced_recipients=(
+            bounced_recipients(message) if classification is Classification.BOUNCE else ()
+        ),
         thread_keys=tuple(_TAG.findall(subject)),
         defects=tuple(dict.fromkeys(defects)),
     )

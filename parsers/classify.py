@@ -12,7 +12,9 @@ _BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "m
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 
 
-def classify(message: Message, sender: str | None) -> tuple[Classification, str]:
+def classify(
+    message: Message, *, sender: str | None, subject: str, text: str
+) -> tuple[Classification, str]:
     """Return the classification and the header or rule that decided it."""
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type") or "").lower()
