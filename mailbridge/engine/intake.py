@@ -11,7 +11,6 @@ returns the events for notifiers.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from mailbridge.store.models import (
     Ticket,
 )
 from mailbridge.store.models import TicketType as TicketTypeEnum
-from parsers import Classification, ParsedMail
+from parsers import Classification, ParsedMail, peek
 
 _NEVER_ANSWER_LOCALPARTS = frozenset(
     {
@@ -47,7 +46,6 @@ _NEVER_ANSWER_LOCALPARTS = frozenset(
         "donotreply",
     }
 )
-_MSGID = re.compile(r"<[!-;=?-~]{1,996}>")  # as parsers/headers.py reads it
 # Headers an MTA or a forwarding rule leaves naming the address a piped mail was for.
 _DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To")
 
@@ -82,7 +80,7 @@ def receive_many(store: Store, mails: Sequence[IncomingMail], clock: Clock) -> l
         {
             "raw": mail.raw,
             "sha256": hashlib.sha256(mail.raw).hexdigest(),
-            "message_id": _sniff_message_id(mail.raw),
+            "message_id": peek.message_id(mail.raw),
             "envelope_sender": mail.envelope_sender[:998],
             "envelope_recipients": list(mail.envelope_recipients),
             "adapter": mail.adapter,
@@ -95,23 +93,6 @@ def receive_many(store: Store, mails: Sequence[IncomingMail], clock: Clock) -> l
     statement = insert(IntakeRecord).returning(IntakeRecord.id, sort_by_parameter_order=True)
     with store.connection() as connection:
         return list(connection.execute(statement, rows).scalars())
-
-
-def _sniff_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block, cheaply, for dedupe lookups; no full parse."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
-    lines = head.replace(b"\r\n", b"\n").split(b"\n")
-    for i, line in enumerate(lines):
-        if line[:11].lower() == b"message-id:":
-            value = line[11:]
-            for cont in lines[i + 1 :]:
-                if cont[:1] not in (b" ", b"\t"):
-                    break
-                value += cont
-            text = value.decode("ascii", errors="replace").strip()
-            found = _MSGID.search(text)
-            return found.group(0) if found else None
-    return None
 
 
 def due_ids(session: Session, now: datetime, limit: int) -> list[int]:
