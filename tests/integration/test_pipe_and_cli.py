@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from mailbridge.cli import EX_DATAERR, main
 from mailbridge.settings import Settings
-from tests.support.corpus import require_corpus
+from tests.support.corpus import corpus_mails, require_corpus
+from tests.support.corpus_score import NOT_MAIL, name_of
 from tests.support.mails import compose, maildir_messages
 from tests.support.proxy import proxy_to
 
@@ -190,3 +192,22 @@ def test_parse_prints_the_parsed_mail_as_json(tmp_path: Path, fixture: str) -> N
         "defects",
     ):
         assert key in data, key
+
+
+def test_parse_works_on_every_file_of_the_corpus(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """In process (a subprocess each would take minutes): exit 0 and one JSON document
+    per mail, 65 with one line for the file that is not a mail."""
+    require_corpus()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
+    for path in corpus_mails():
+        code = main(["parse", str(path), "--json"])
+        out, err = capsys.readouterr()
+        if name_of(path) in NOT_MAIL:
+            assert code == EX_DATAERR, path
+            assert "not a mail" in err
+            continue
+        assert code == 0, (path, err)
+        assert json.loads(out)["subject"] is not None, path
