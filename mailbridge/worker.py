@@ -33,6 +33,7 @@ from notifiers.delivery import Outgoing, Transport, make_transport, record_resul
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     taken: int
