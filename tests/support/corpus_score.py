@@ -23,6 +23,30 @@ from tests.support.corpus import corpus_dir, corpus_mails
 # Not RFC 5322 at all: an Outlook .msg (OLE compound file) kept in mail-parser's tests.
 NOT_MAIL = frozenset({"mail-parser/mail_outlook_1.eml"})
 
+# Expectations we disagree with, on purpose and with the reason (docs/parsing.md):
+# (mail, field) -> why. They count in the printed figures; the targets are
+# asserted without them.
+DISPUTED: dict[tuple[str, str], str] = {
+    # sisimai lists a DSN's Final-Recipient; flufl.bounce (dsn_04, dsn_17) its
+    # Original-Recipient. We take Original-Recipient: it is the address we sent to.
+    **{
+        (f"sisimai/{name}.eml", "bounced_recipients"): (
+            "Original-Recipient preferred to Final-Recipient"
+        )
+        for name in (
+            "lhost-exchange2007-04",
+            "lhost-postfix-01",
+            "rhost-google-03",
+            "rhost-google-04",
+        )
+    },
+    # The report names "thomas.dtankengine" and suggests NAME@cs.yale.edu as another
+    # way to reach people; flufl.bounce's Yale-only rule lists both as failed.
+    ("flufl-bounce/yale_01.eml", "bounced_recipients"): (
+        "cs.yale.edu is a suggestion in the report, not a failure"
+    ),
+}
+
 # field -> the share of checks that must pass (the issue's acceptance targets)
 TARGETS = {
     "classification": 0.99,
@@ -66,6 +90,13 @@ class Score:
 
     def failures(self, field_name: str) -> list[Check]:
         return [c for c in self.checks if c.field == field_name and not c.ok]
+
+    def undisputed_rate(self, field_name: str) -> tuple[int, int]:
+        """(passed, total) for a field over all sources, disputed expectations left out."""
+        selected = [
+            c for c in self.checks if c.field == field_name and (c.mail, field_name) not in DISPUTED
+        ]
+        return sum(c.ok for c in selected), len(selected)
 
     @property
     def sources(self) -> list[str]:
@@ -139,13 +170,17 @@ def _cell(passed: int, total: int) -> str:
 
 def table(score: Score) -> str:
     """Markdown: one row per field (overall), then one per source and field that has checks."""
-    lines = ["| field | overall | target |", "|---|---:|---:|"]
+    lines = [
+        "| field | overall | without disputed expectations | target |",
+        "|---|---:|---:|---:|",
+    ]
     for field_name in FIELDS:
         passed, total = score.rate(field_name)
         if total:
             target = TARGETS.get(field_name)
             lines.append(
                 f"| {field_name} | {_cell(passed, total)} | "
+                f"{_cell(*score.undisputed_rate(field_name))} | "
                 f"{f'{100 * target:.0f}%' if target else '-'} |"
             )
     lines += ["", "| source | " + " | ".join(FIELDS) + " |", "|---|" + "---:|" * len(FIELDS)]
