@@ -1,82 +1,145 @@
 """Header values decoded into clean text: RFC 2047 words, folded lines, odd charsets.
 
-Decoding never raises; a word in an unknown charset is kept with replacement
-characters and reported as a defect by the caller.
+Decoding never raises. Encoded words and raw 8-bit bytes go through
+`parsers.charsets`, so a gb2312 word carrying GBK characters or an iso-8859-1
+word carrying curly quotes reads as the sender saw it. Raw 8-bit header bytes
+(SMTPUTF8 mail, careless clients) are read as UTF-8, else in the charset the
+mail's body declares (`hint`: such clients write headers and body alike), else
+detected.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
-from email.header import Header, decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
+
+from parsers.charsets import decode, decode_label
 
 _SPACE = re.compile(r"\s+")
 # Printable ASCII only (NUL or controls would break storage and headers we write);
 # longer ones do not fit an RFC 5322 line.
 _MSGID = re.compile(r"<[!-;=?-~]{1,996}>")
+_UNKNOWN_8BIT = frozenset({"unknown-8bit", "x-unknown"})
+# email.header's own pattern for an encoded word, so we split where it would.
+_ENCODED_WORD = re.compile(
+    r"=\?(?P<charset>[^?]*?)\?(?P<encoding>[qQbB])\?(?P<encoded>.*?)\?=", re.MULTILINE
+)
 
 
-def decode_text(value: object) -> str:
-    """Decode an RFC 2047 header value to text with whitespace runs collapsed."""
-    return _decode_text(value).replace("\x00", "")
+def decode_text(value: object, hint: str | None = None, *, spaced: bool = True) -> str:
+    """Decode an RFC 2047 header value to one line of text, whitespace runs collapsed.
+
+    `spaced`: put a space where an encoded word touches plain text, as email.header
+    does for "Re:=?utf-8?...?="; file names ("report-=?utf-8?...?=.pdf") want none.
+    """
+    raw = header_text(value, hint)
+    if "=?" in raw:
+        raw = _decode_words(raw, spaced)
+    return _SPACE.sub(" ", raw.replace("\x00", "")).strip()
 
 
-def header_text(value: object) -> str:
-    """The header as text, 8-bit bytes included.
+def header_text(value: object, hint: str | None = None) -> str:
+    """The header as text, raw 8-bit bytes included.
 
-    compat32 hands headers carrying raw 8-bit bytes (SMTPUTF8 mail, careless
-    clients) back as `Header(unknown-8bit)`, whose str() turns every such byte
-    into U+FFFD; decode those bytes as UTF-8 (windows-1252 if that fails) instead.
+    compat32 hands headers carrying raw 8-bit bytes back as `Header(unknown-8bit)`,
+    whose str() turns every such byte into U+FFFD; decode those bytes instead.
     """
     if isinstance(value, Header):
         return "".join(
-            _bytes_to_text(chunk, charset) if isinstance(chunk, bytes) else chunk
+            _raw_8bit(chunk, hint)
+            if charset in _UNKNOWN_8BIT
+            else (decode(chunk, charset).text if isinstance(chunk, bytes) else chunk)
             for chunk, charset in decode_header(value)
         )
     return "" if value is None else str(value)
 
 
-def _decode_text(value: object) -> str:
-    if value is None:
-        return ""
-    raw = header_text(value)
+def _raw_8bit(chunk: bytes, hint: str | None) -> str:
+    # Valid UTF-8 is UTF-8 (SMTPUTF8 mail), even when the body declares another
+    # charset: UTF-8 bytes often happen to be valid Shift_JIS or GBK too.
     try:
-        parts = decode_header(raw)
-    except (ValueError, LookupError, AssertionError):  # malformed encoded words
-        return _SPACE.sub(" ", raw).strip()
-    try:
-        # make_header re-inserts the spaces RFC 2047 wants between encoded and plain words.
-        return _SPACE.sub(" ", str(make_header(parts))).strip()
-    except (LookupError, UnicodeDecodeError):
-        pass  # an unknown or lying charset: decode word by word below
-    out: list[str] = []
-    for chunk, charset in parts:
-        if isinstance(chunk, bytes):
-            out.append(_bytes_to_text(chunk, charset))
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return decode(chunk, hint).text
+
+
+def _decode_words(raw: str, spaced: bool) -> str:
+    """RFC 2047 as mail clients read it (and as email.header does, charsets aside).
+
+    Adjacent words in one charset are joined as bytes before decoding, because
+    senders split multi-byte characters across words; whitespace between two
+    encoded words is dropped; a space is kept where a word meets plain text.
+    """
+    words: list[tuple[str | bytes, str | None]] = []  # (plain text, None) or (bytes, charset)
+    for line in raw.splitlines() or [raw]:
+        parts = _ENCODED_WORD.split(line)
+        words.append((parts[0].lstrip(), None))
+        for i in range(1, len(parts) - 3, 4):
+            charset, encoding, encoded, plain = parts[i : i + 4]
+            data = _word_bytes(encoded, encoding.lower())
+            if data is None:  # undecodable: keep the word as written
+                words.append((f"=?{charset}?{encoding}?{encoded}?=", None))
+            else:
+                words.append((data, charset.lower()))
+            words.append((plain, None))
+    merged: list[tuple[str | bytes, str | None]] = []
+    for index, (word, charset) in enumerate(words):
+        if isinstance(word, str):
+            if not word or (word.isspace() and _encoded_around(words, index)):
+                continue
+            last = merged[-1][0] if merged else None
+            if isinstance(last, str):  # plain text continued on the next line
+                merged[-1] = (f"{last} {word.lstrip()}", None)
+                continue
         else:
-            out.append(chunk)
-    # decode_header keeps the whitespace between encoded words when there is
-    # plain text beside them, which is what RFC 2047 asks for.
-    return _SPACE.sub(" ", "".join(out)).strip()
+            last = merged[-1][0] if merged else None
+            if isinstance(last, bytes) and merged[-1][1] == charset:
+                merged[-1] = (last + word, charset)
+                continue
+        merged.append((word, charset))
+    out: list[str] = []
+    last_encoded: bool | None = None
+    for word, charset in merged:
+        text = decode_label(word, charset) if isinstance(word, bytes) else word
+        encoded = charset not in (None, "us-ascii")
+        # Where an encoded word meets plain text, RFC 2047 wants whitespace.
+        meets = spaced and out and last_encoded is not None and encoded != last_encoded and text
+        if meets and not (out[-1][-1:].isspace() or text[:1].isspace()):
+            out.append(" ")
+        out.append(text)
+        last_encoded = encoded
+    return "".join(out)
 
 
-def _bytes_to_text(chunk: bytes, charset: str | None) -> str:
-    name = (charset or "ascii").lower()
-    if name in {"unknown-8bit", "x-unknown"}:
-        name = "utf-8"
+def _encoded_around(words: list[tuple[str | bytes, str | None]], index: int) -> bool:
+    """Is the word at index between two encoded words (skipping empty plain ones)?"""
+    before = next((w for w in reversed(words[:index]) if w[0]), None)
+    after = next((w for w in words[index + 1 :] if w[0]), None)
+    return (
+        before is not None
+        and after is not None
+        and isinstance(before[0], bytes)
+        and isinstance(after[0], bytes)
+    )
+
+
+def _word_bytes(encoded: str, encoding: str) -> bytes | None:
+    data = encoded.encode("utf-8", "surrogateescape")
     try:
-        return chunk.decode(name)
-    except (LookupError, UnicodeDecodeError):
-        try:
-            return chunk.decode("utf-8")
-        except UnicodeDecodeError:
-            return chunk.decode("windows-1252", errors="replace")
+        if encoding == "q":
+            return binascii.a2b_qp(data, header=True)
+        # Postel's law, as email.header: add missing padding.
+        return binascii.a2b_base64(data + b"==="[: -len(data) % 4])
+    except (binascii.Error, ValueError):
+        return None
 
 
-def addresses(message: Message, name: str) -> tuple[str, ...]:
-    """Every addr-spec in all headers of this name, lower-cased domain kept as written."""
-    values = [header_text(v) for v in message.get_all(name, [])]
+def addresses(message: Message, name: str, hint: str | None = None) -> tuple[str, ...]:
+    """Every plausible addr-spec in all headers of this name, as written."""
+    values = [header_text(v, hint) for v in message.get_all(name, [])]
     found = []
     for _display, address in getaddresses(values):
         address = address.strip()
@@ -85,16 +148,16 @@ def addresses(message: Message, name: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def single_address(message: Message, name: str) -> tuple[str | None, str | None]:
+def single_address(
+    message: Message, name: str, hint: str | None = None
+) -> tuple[str | None, str | None]:
     """(address, display name) of a single-address header such as From."""
     value = message.get(name)
     if value is None:
         return None, None
-    display, address = parseaddr(header_text(value))
+    display, address = parseaddr(header_text(value, hint))
     address = address.strip()
-    if not _plausible(address):
-        return None, decode_text(display) or None
-    return address, decode_text(display) or None
+    return (address if _plausible(address) else None), decode_text(display) or None
 
 
 def _plausible(address: str) -> bool:

@@ -45,6 +45,14 @@ DISPUTED: dict[tuple[str, str], str] = {
     ("flufl-bounce/yale_01.eml", "bounced_recipients"): (
         "cs.yale.edu is a suggestion in the report, not a failure"
     ),
+    # Upstream's own spec expects these names; the corpus took policy.default's
+    # strict reading (an unquoted name cut at the first space; a base64 name dropped).
+    ("mikel-mail/attachment_emails__attachment_with_unquoted_name.eml", "attachments"): (
+        "the part is named 'This is a test.txt'"
+    ),
+    ("mikel-mail/attachment_emails__attachment_with_base64_encoded_name.eml", "attachments"): (
+        "the part is named 'This is a test.pdf'"
+    ),
 }
 
 # field -> the share of checks that must pass (the acceptance targets)
@@ -140,7 +148,13 @@ def _checks_for(name: str, source: str, expected: dict[str, Any], parsed: Any) -
         yield check("visible_text_excludes", text not in parsed.text, text, parsed.text[:300])
     if "attachments" in expected:
         want_files = [(a["filename"], a["content_type"]) for a in expected["attachments"]]
-        got_files = [(a.filename, a.content_type) for a in parsed.attachments if a.filename]
+        # The corpus lists parts carrying a file name; a forwarded mail (message/*)
+        # is an attachment to us, named after its subject when it has no name.
+        got_files = [
+            (a.filename, a.content_type)
+            for a in parsed.attachments
+            if a.filename and not a.content_type.startswith("message/")
+        ]
         yield check("attachments", want_files == got_files, want_files, got_files)
     for defect in expected.get("expected_defects", []):
         yield check("expected_defects", defect in parsed.defects, defect, list(parsed.defects))
