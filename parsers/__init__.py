@@ -39,6 +39,7 @@ from parsers.headers import addresses, decode_text, first_message_id, message_id
 from parsers.limits import DEFAULT_LIMITS, Limits, bound, force_structure_bound
 from parsers.model import Attachment, Classification, ParsedMail
 from parsers.skeleton import elide
+from parsers.threadkeys import thread_keys
 from parsers.visible import visible_text
 
 __all__ = [
@@ -53,7 +54,6 @@ __all__ = [
 
 # Headers a mail has; input with none of them is not a mail.
 _MAIL_HEADERS = ("from", "sender", "to", "subject", "message-id", "date", "received", "return-path")
-_TAG = re.compile(r"\[([A-Z][A-Z0-9]{1,9}-\d{1,12})\]")
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
@@ -118,7 +118,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
         bounced_recipients=(
             bounced_recipients(message) if classification is Classification.BOUNCE else ()
         ),
-        thread_keys=tuple(_TAG.findall(subject)),
+        thread_keys=thread_keys(message, subject),
         defects=tuple(dict.fromkeys(defects)),
     )
 
