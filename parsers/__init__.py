@@ -36,6 +36,7 @@ from parsers.bounces import bounced_recipients
 from parsers.classify import classify
 from parsers.errors import Unparseable
 from parsers.headers import addresses, decode_text, first_message_id, message_ids, single_address
+from parsers.language import guess_language
 from parsers.limits import DEFAULT_LIMITS, Limits, bound, force_structure_bound
 from parsers.model import Attachment, Classification, ParsedMail
 from parsers.skeleton import elide
@@ -54,6 +55,7 @@ __all__ = [
 
 # Headers a mail has; input with none of them is not a mail.
 _MAIL_HEADERS = ("from", "sender", "to", "subject", "message-id", "date", "received", "return-path")
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*(?:,|$)")
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
@@ -97,6 +99,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
     classification, reason = classify(message, sender=sender, subject=subject, text=full_text)
     if sender is None:
         defects.append("no usable From address")
+    text = visible_text(full_text)
     return ParsedMail(
         message_id=first_message_id(message.get("Message-ID")),
         in_reply_to=first_message_id(message.get("In-Reply-To")),
@@ -108,8 +111,8 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
         to=addresses(message, "To", hint),
         cc=addresses(message, "Cc", hint),
         date=_iso_date(message.get("Date")),
-        language=None,
-        text=visible_text(full_text),
+        language=guess_language(text) or _declared_language(message),
+        text=text,
         full_text=full_text,
         html=sanitised,
         attachments=tuple(attachments),
@@ -163,6 +166,14 @@ def _read(raw: bytes, limits: Limits) -> tuple[Message, list[str]]:
         "max_depth: MIME nesting deeper than the parser can read; only the header was read"
     )
     return email.message_from_bytes(header + b"\n\n", policy=policy.compat32), defects
+
+
+def _declared_language(message: Message) -> str | None:
+    """The first language of Content-Language (the sender's client setting, often
+    English whatever the text is: hence only when the text says nothing)."""
+    value = str(message.get("Content-Language") or "")
+    found = _LANGUAGE_TAG.match(value.strip())
+    return found.group(1).lower() if found else None
 
 
 def _looks_like_mail(message: Message) -> bool:
