@@ -28,13 +28,16 @@ from mailbridge.settings import Settings
 from mailbridge.store import Store, open_store
 from mailbridge.store.session import redacted
 from mailbridge.store.spool import open_spool
-from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
 def worker_main(settings: Settings, reader: Connection) -> None:
     """Entry point of the worker process (and of the worker thread in thread mode)."""
+    # Imported here, in the worker process: the receiver needs neither the
+    # notifiers nor Jinja2 (a few MB of RSS each).
+    from mailbridge.worker import Worker
+
     listener = Listener(reader)
     if multiprocessing.parent_process() is not None:
         mblogging.setup()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from email.message import Message
 
-from asn1crypto import cms  # type: ignore[import-untyped]  # ships no type hints
-
 _PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 
 
@@ -33,6 +31,10 @@ def is_encrypted(part: Message) -> bool:
 
 def signed_content(der: bytes) -> bytes | None:
     """The MIME entity a SignedData structure carries, or None if it is not one."""
+    # Imported here: asn1crypto's CMS and X.509 tables cost ~5 MB in every process
+    # that imports parsers (the SMTP receiver too), for a mail type few desks see.
+    from asn1crypto import cms  # type: ignore[import-untyped]  # ships no type hints
+
     try:
         info = cms.ContentInfo.load(der)
         if info["content_type"].native != "signed_data":

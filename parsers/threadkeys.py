@@ -43,6 +43,9 @@ def _tags(subject: str) -> list[str]:
 def _tokens(message: Message) -> list[str]:
     found = []
     for name in _RECIPIENT_HEADERS:
+        # Most mail has no sub-address at all: skip the address parser for it.
+        if not any("+" in header_text(value) for value in message.get_all(name, [])):
+            continue
         for address in addresses(message, name):
             local = address.rpartition("@")[0]
             _base, plus, token = local.partition("+")
