@@ -20,7 +20,7 @@ import parsers
 from mailbridge import logging as mblogging
 from mailbridge.clock import SystemClock
 from mailbridge.errors import ConfigError, PolicyViolation, StoreUnavailable, UsageError
-from mailbridge.settings import Settings, load_settings
+from mailbridge.settings import Settings, load_settings, parser_limits
 from mailbridge.store import Store, open_store, upgrade
 from mailbridge.store.models import (
     ArticleKind,
@@ -176,7 +176,7 @@ def _parse(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as error:
         raise UsageError(f"{args.file}: {error.strerror}") from None
     try:
-        parsed = parsers.parse(raw)
+        parsed = parsers.parse(raw, limits=parser_limits(settings))
     except parsers.Unparseable as error:
         print(f"mailbridge: {args.file}: not a mail: {error}", file=sys.stderr)
         return EX_DATAERR

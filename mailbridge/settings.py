@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mailbridge.errors import ConfigError
+from parsers.limits import Limits
 
 TicketTypeName = Literal["incident", "service_request", "problem", "change", "release"]
 OutboundMode = Literal["maildir", "smtp"]
@@ -61,6 +62,18 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParserSettings:
+    """What one mail may cost the parser (parsers.Limits); past a limit the mail
+    is still taken, with a defect naming the limit, never a crash."""
+
+    max_size: int = 26 * 1024 * 1024  # bytes read of one mail (SMTP refuses more anyway)
+    max_depth: int = 20  # MIME nesting
+    max_parts: int = 500  # MIME parts
+    max_header_bytes: int = 256 * 1024  # the header section
+    max_html_bytes: int = 1024 * 1024  # HTML sanitised and turned into text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueSettings:
     address: str
     type: TicketTypeName = "incident"
@@ -77,6 +90,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
+    parser: ParserSettings = field(default_factory=ParserSettings)
     queues: tuple[QueueSettings, ...] = field(default_factory=_default_queues)
     source: str = "<embedded defaults>"
 
@@ -96,11 +110,17 @@ class Settings:
         return frozenset(own)
 
 
+def parser_limits(settings: Settings) -> Limits:
+    """The parser's limits as configured in [parser]."""
+    return Limits(**dataclasses.asdict(settings.parser))
+
+
 _SECTIONS: dict[str, type[Any]] = {
     "database": DatabaseSettings,
     "smtp": SmtpSettings,
     "outbound": OutboundSettings,
     "intake": IntakeSettings,
+    "parser": ParserSettings,
 }
 
 ENV_PREFIX = "MAILBRIDGE_"
@@ -266,6 +286,9 @@ def _check(settings: Settings) -> None:
             )
     if "@" not in settings.outbound.from_address:
         raise ConfigError("outbound.from_address", "is not an address", "use user@domain", src)
+    for limit in dataclasses.fields(ParserSettings):
+        if getattr(settings.parser, limit.name) < 1:
+            raise ConfigError(f"parser.{limit.name}", "must be >= 1", "use 1 or more", src)
     if settings.intake.batch_size < 1 or settings.intake.max_attempts < 1:
         raise ConfigError(
             "intake", "batch_size and max_attempts must be >= 1", "use 1 or more", src

@@ -24,7 +24,7 @@ from mailbridge.clock import Clock
 from mailbridge.engine import intake
 from mailbridge.errors import PermanentFailure, TemporaryFailure
 from mailbridge.ids import IdSource
-from mailbridge.settings import Settings
+from mailbridge.settings import Settings, parser_limits
 from mailbridge.store import Store
 from mailbridge.store.models import IntakeRecord, IntakeStatus
 from mailbridge.store.spool import copy_into, forget, move_spooled, read_spooled
@@ -56,6 +56,7 @@ class Worker:
         self.settings = settings
         self.store = store
         self.spool = spool
+        self.limits = parser_limits(settings)
         self.clock = clock
         self.ids = ids
         self.renderer = renderer or Renderer()
@@ -95,7 +96,7 @@ class Worker:
         parsed: dict[int, parsers.ParsedMail | parsers.Unparseable] = {}
         for record_id, raw in raws.items():
             try:
-                parsed[record_id] = parsers.parse(raw)
+                parsed[record_id] = parsers.parse(raw, limits=self.limits)
             except parsers.Unparseable as error:
                 parsed[record_id] = error
             except Exception as error:  # a parser bug quarantines one mail

@@ -211,3 +211,36 @@ def test_parse_works_on_every_file_of_the_corpus(
             continue
         assert code == 0, (path, err)
         assert json.loads(out)["subject"] is not None, path
+
+
+def test_parse_honours_the_configured_parser_limits(tmp_path: Path) -> None:
+    """[parser] limits reach the parser: past max_parts the mail still parses, with a
+    defect naming the limit."""
+    parts = "".join(f"--b\nContent-Type: text/plain\n\npart {n}\n" for n in range(5))
+    mail = tmp_path / "parts.eml"
+    mail.write_text(
+        "From: a@example.org\nSubject: parts\nMIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n'
+    )
+    config = tmp_path / "m.toml"
+    for limit, cut in ((500, False), (3, True)):
+        config.write_text(f"[parser]\nmax_parts = {limit}\n")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mailbridge.cli",
+                "--config",
+                str(config),
+                "parse",
+                str(mail),
+                "--json",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        defects = json.loads(result.stdout)["defects"]
+        assert any(d.startswith("max_parts") for d in defects) is cut, defects

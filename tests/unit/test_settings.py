@@ -83,6 +83,8 @@ def test_queues_from_the_file(tmp_path: Path) -> None:
         ("", {"MAILBRIDGE_SMTP_PORT": "many"}, "smtp.port", "use a number"),
         ("", {"MAILBRIDGE_SMTP_PROT": "25"}, "smtp.prot", "MAILBRIDGE_SMTP_PROT"),
         ("[smtp\n", {}, "(syntax)", "fix the TOML syntax"),
+        ("[parser]\nmax_parts = 0\n", {}, "parser.max_parts", "use 1 or more"),
+        ("[parser]\nmax_nesting = 5\n", {}, "parser.max_nesting", "max_depth"),
     ],
 )
 def test_bad_config_names_file_key_and_fix(
