@@ -71,6 +71,7 @@ class ParserSettings:
     max_parts: int = 500  # MIME parts
     max_header_bytes: int = 256 * 1024  # the header section
     max_html_bytes: int = 1024 * 1024  # HTML sanitised and turned into text
+    max_text_bytes: int = 1024 * 1024  # plain body text kept
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

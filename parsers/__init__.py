@@ -28,6 +28,7 @@ from __future__ import annotations
 import email
 import re
 from dataclasses import replace
+from datetime import UTC
 from email import policy
 from email.message import Message
 
@@ -37,11 +38,11 @@ from parsers.classify import classify
 from parsers.errors import Unparseable
 from parsers.headers import addresses, decode_text, first_message_id, message_ids, single_address
 from parsers.language import guess_language
-from parsers.limits import DEFAULT_LIMITS, Limits, bound, force_structure_bound
+from parsers.limits import DEFAULT_LIMITS, HEADER_END, Limits, bound, force_structure_bound
 from parsers.model import Attachment, Classification, ParsedMail
 from parsers.skeleton import elide
 from parsers.threadkeys import thread_keys
-from parsers.visible import visible_text
+from parsers.visible import MAX_SCANNED_CHARS, visible_text
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -56,7 +57,6 @@ __all__ = [
 # Headers a mail has; input with none of them is not a mail.
 _MAIL_HEADERS = ("from", "sender", "to", "subject", "message-id", "date", "received", "return-path")
 _LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*(?:,|$)")
-_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
 def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
@@ -100,6 +100,13 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
     if sender is None:
         defects.append("no usable From address")
     text = visible_text(full_text)
+    if len(full_text) > MAX_SCANNED_CHARS:
+        defects.append(
+            f"visible text: only the first {MAX_SCANNED_CHARS} characters were searched for it"
+        )
+    date, date_defect = _iso_date(message.get("Date"))
+    if date_defect is not None:
+        defects.append(date_defect)
     return ParsedMail(
         message_id=first_message_id(message.get("Message-ID")),
         in_reply_to=first_message_id(message.get("In-Reply-To")),
@@ -110,7 +117,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
         reply_to=addresses(message, "Reply-To", hint),
         to=addresses(message, "To", hint),
         cc=addresses(message, "Cc", hint),
-        date=_iso_date(message.get("Date")),
+        date=date,
         language=guess_language(text) or _declared_language(message),
         text=text,
         full_text=full_text,
@@ -160,7 +167,7 @@ def _read(raw: bytes, limits: Limits) -> tuple[Message, list[str]]:
     except RecursionError:
         pass
     # Nesting the scan could not see (folded Content-Type lines): read the header only.
-    end = _HEADER_END.search(bounded.raw)
+    end = HEADER_END.search(bounded.raw)
     header = bounded.raw[: end.start()] if end else bounded.raw[: limits.max_header_bytes]
     defects.append(
         "max_depth: MIME nesting deeper than the parser can read; only the header was read"
@@ -184,16 +191,20 @@ _OBS_COLON = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
 
 
 def _close_obsolete_colons(raw: bytes) -> bytes:
-    match = re.search(rb"\r?\n\r?\n", raw)
+    match = HEADER_END.search(raw)
     end = match.start() if match else len(raw)
     return _OBS_COLON.sub(rb"\1:", raw[:end]) + raw[end:]
 
 
-def _iso_date(value: object) -> str | None:
+def _iso_date(value: object) -> tuple[str | None, str | None]:
+    """(the Date as an aware ISO 8601 string, the defect when it cannot be read).
+    `-0000` (RFC 5322: the zone is unknown) is read as UTC."""
     if value is None:
-        return None
+        return None, None
     try:
         parsed = email.utils.parsedate_to_datetime(str(value))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed.isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, "unreadable Date header"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.isoformat(), None

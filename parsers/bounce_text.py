@@ -28,7 +28,7 @@ import re
 from email.message import Message
 
 from parsers.classify_markers import Phrases
-from parsers.classify_parts import leaf_text
+from parsers.classify_parts import HEADER_ERRORS, leaf_text
 
 ADDRESS = re.compile(
     r"(?<![\w.+%-])[A-Za-z0-9_][\w.%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -41,7 +41,6 @@ _ROLE_LOCALS = frozenset(
     {"postmaster", "mailer-daemon", "mailerdaemon", "abuse", "hostmaster", "webmaster"}
 )
 _OWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Return-Path", "Sender", "Errors-To")
-_HEADER_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # Where the report ends and the returned message (or its summary) begins
@@ -192,7 +191,7 @@ def _own_addresses(message: Message) -> frozenset[str]:
     for name in _OWN_HEADERS:
         try:
             values = message.get_all(name) or []
-        except _HEADER_ERRORS:
+        except HEADER_ERRORS:
             continue
         own.update(
             match.group(0).lower()
@@ -256,7 +255,7 @@ def _qualified(name: str, report: str) -> str | None:
 def _sender_domain(message: Message) -> str:
     try:
         value = message.get("From")
-    except _HEADER_ERRORS:
+    except HEADER_ERRORS:
         return ""
     match = ADDRESS.search(str(value or "")[:_HEADER_CHARS])
     return match.group(0).partition("@")[2] if match else ""

@@ -25,12 +25,11 @@ from collections.abc import Iterator
 from email.message import Message
 
 from parsers.bounce_text import ADDRESS, report_recipients
+from parsers.classify_parts import HEADER_ERRORS, PART_LIMIT
 
-_PART_LIMIT = 64
 _BLOCK_LIMIT = 500  # recipients per report; more is an attack, not a bounce
 _FAILED_ACTIONS = frozenset({"failed", "failure", "expired"})
 _DELAYED_ACTIONS = frozenset({"delayed", "delay"})
-_HEADER_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError)
 _FIELD_CHARS = 4096  # of a header value; a 1 MB header must not cost 1 MB of regex
 _DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _FIELDS = ("action", "status", "original-recipient", "final-recipient")
@@ -58,7 +57,7 @@ def _dsn_recipients(message: Message) -> list[str]:
     failed: list[str] = []
     delayed: list[str] = []
     for count, part in enumerate(message.walk()):
-        if count >= _PART_LIMIT:
+        if count >= PART_LIMIT:
             break
         if part.get_content_type() not in _DSN_TYPES:
             continue
@@ -132,7 +131,7 @@ def _field(block: Message, name: str) -> str:
     """A field of a block as one line of text; "" when absent or unreadable."""
     try:
         value = block.get(name)
-    except _HEADER_ERRORS:
+    except HEADER_ERRORS:
         return ""
     return "" if value is None else " ".join(str(value)[:_FIELD_CHARS].split())
 
@@ -140,7 +139,7 @@ def _field(block: Message, name: str) -> str:
 def _failed_recipients_header(message: Message) -> list[str]:
     try:
         values = message.get_all("X-Failed-Recipients") or []
-    except _HEADER_ERRORS:
+    except HEADER_ERRORS:
         return []
     return [
         match.group(0)

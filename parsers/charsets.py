@@ -137,6 +137,23 @@ _NO_LABEL = frozenset({"", "unknown-8bit", "x-unknown", "unknown", "8bit", "defa
 # multi-byte UTF-8 was mislabelled UTF-8.
 _SINGLE_BYTE = ("windows-125", "cp125", "iso8859", "koi8", "mac-", "mac_", "cp874", "cp8", "ascii")
 
+# Codecs Python knows that do not read mail text: "undefined" always raises, the
+# escape codecs turn backslashes in the text into any character the sender
+# likes, and idna/punycode read domain names. (Bytes-to-bytes codecs such as
+# base64 are refused by their _is_text_encoding flag.)
+_NOT_MAIL_TEXT = frozenset(
+    {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode"}
+)
+# Byte-order marks: the only sign of UTF-16/32 we trust on unlabelled bytes
+# (longest first: the UTF-32-LE mark starts with the UTF-16-LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_WIDE = ("utf-16", "utf-32", "utf_16", "utf_32", "utf16", "utf32")
+
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.I
 )
@@ -159,7 +176,14 @@ def decode(data: bytes, label: str | None) -> Decoded:
         return Decoded(data.decode("ascii"), "ascii", None)
     if name in _NO_LABEL:
         return _guess(data, "no charset declared on 8-bit text")
-    candidates = _SUPERSETS.get(name) or (name,)
+    candidates = _SUPERSETS.get(name)
+    if candidates is None:
+        canonical = text_codec(name)
+        if canonical is None:
+            return _guess(data, f"unknown charset {name[:40]!r}")
+        # Python's lookup skips punctuation, controls included: keep them out of defects.
+        name = name if name.isprintable() and len(name) <= 40 else canonical
+        candidates = (name,)
     if _is_single_byte(candidates[0]):
         utf8 = _as_utf8(data)
         if utf8 is not None:
@@ -167,9 +191,7 @@ def decode(data: bytes, label: str | None) -> Decoded:
     for codec in candidates:
         try:
             return Decoded(_decode_strict(data, codec), codec, None)
-        except LookupError:
-            return _guess(data, f"unknown charset {name!r}")
-        except UnicodeDecodeError:
+        except (LookupError, UnicodeError, ValueError):  # UnicodeDecodeError, or the codec's own
             continue
     return _guess(data, f"text not valid {name}", fallback=candidates[0])
 
@@ -185,6 +207,19 @@ def sniff_html_charset(html: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
+@lru_cache(maxsize=256)
+def text_codec(label: str) -> str | None:
+    """The canonical name of the codec Python has for this label, if it is one
+    that reads mail text; None for unknown labels and codecs that do not."""
+    try:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError, TypeError):  # ValueError: NUL in the name
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_MAIL_TEXT:
+        return None
+    return info.name
+
+
 def _clean_label(label: str | None) -> str:
     if label is None:
         return ""
@@ -197,13 +232,9 @@ def _needs_codec_for_ascii(name: str) -> bool:
     return name.startswith(("utf-7", "utf7", "unicode-1-1-utf-7", "iso-2022", "iso2022", "utf-16"))
 
 
-@lru_cache(maxsize=64)
 def _is_single_byte(codec: str) -> bool:
-    try:
-        canonical = codecs.lookup(codec).name
-    except LookupError:
-        return False
-    return canonical.startswith(_SINGLE_BYTE)
+    canonical = text_codec(codec)
+    return canonical is not None and canonical.startswith(_SINGLE_BYTE)
 
 
 def _decode_strict(data: bytes, codec: str) -> str:
@@ -233,14 +264,14 @@ def _guess(data: bytes, why: str, fallback: str | None = None) -> Decoded:
                 if codec == "windows-1252"
                 else data.decode(codec, "replace")
             )
-        except LookupError:
+        except (LookupError, UnicodeError, ValueError):
             pass
         else:
             return Decoded(text, codec, f"{why}; read as {codec} (detected)")
-    if fallback is not None:
+    if fallback is not None and text_codec(fallback) is not None:
         try:
             return Decoded(data.decode(fallback, "replace"), fallback, f"{why}; bad bytes replaced")
-        except LookupError:
+        except (LookupError, UnicodeError, ValueError):
             pass
     return Decoded(
         _decode_strict(data, "windows-1252"), "windows-1252", f"{why}; read as windows-1252"
@@ -248,11 +279,20 @@ def _guess(data: bytes, why: str, fallback: str | None = None) -> Decoded:
 
 
 def _detect(data: bytes) -> str | None:
+    """chardet's answer, if it names a codec that reads mail text.
+
+    UTF-16/32 only with a byte-order mark: without one, chardet takes the NUL
+    bytes of 8-bit text (one stray NUL is enough) for the zero high bytes of
+    UTF-16 and reads Latin text as CJK. NUL is never text, so it is not shown
+    to the detector."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec
     # Imported here: it takes 50 ms to import, and most mails never need it.
     import chardet
 
     found = chardet.detect(
-        data[:_DETECT_BYTES],
+        data[:_DETECT_BYTES].replace(b"\x00", b""),
         max_bytes=_DETECT_BYTES,
         prefer_superset=True,
         compat_names=False,
@@ -260,5 +300,7 @@ def _detect(data: bytes) -> str | None:
         # them makes short Latin text come out as mac-iceland or cp1257.
         encoding_era=chardet.EncodingEra.MODERN_WEB | chardet.EncodingEra.LEGACY_ISO,
     )
-    encoding = found.get("encoding")
-    return str(encoding).lower() if encoding else None
+    encoding = str(found.get("encoding") or "").lower()
+    if not encoding or encoding.startswith(_WIDE) or text_codec(encoding) is None:
+        return None
+    return encoding

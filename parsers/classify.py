@@ -50,8 +50,10 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value
 
 from parsers import classify_markers as markers
-from parsers.classify_parts import leaf_text, parts
+from parsers.classify_parts import HEADER_ERRORS, leaf_text, parts
+from parsers.headers import single_address
 from parsers.model import Classification
+from parsers.text import one_line
 
 Verdict = tuple[Classification, str]
 
@@ -82,7 +84,6 @@ _AUTO_REPLY_HEADER_SET = frozenset(_AUTO_REPLY_HEADERS)
 # A stub text/plain beside the real HTML: how newsletter software builds its mail.
 _NEWSLETTER_TYPES = frozenset({"multipart/alternative", "multipart/related"})
 _DOMAIN = re.compile(r"@[\w.-]+")
-_HEADER_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError)
 
 
 class _Mail:
@@ -125,11 +126,13 @@ class _Mail:
 
 
 def _read_header(message: Message, name: str) -> str:
+    """One line, controls dropped: reasons quote these values, and a NUL or CR/LF
+    in a reason would reach the database and the headers we write."""
     try:
         value = message.get(name)
-    except _HEADER_ERRORS:  # a policy-based message parses on access
+    except HEADER_ERRORS:  # a policy-based message parses on access
         return ""
-    return "" if value is None else str(value)[:_HEADER_CHARS].strip().lower()
+    return "" if value is None else one_line(str(value)[:_HEADER_CHARS], _HEADER_CHARS).lower()
 
 
 def classify(
@@ -140,31 +143,34 @@ def classify(
     for rule in (_report, _bounce, _auto_reply_headers, _bulk_headers, _auto_reply_body):
         verdict = rule(mail)
         if verdict is not None:
-            return verdict
-    return _bulk_body(mail) or (Classification.HUMAN, "no automatic or bulk marker")
+            return verdict[0], one_line(verdict[1])
+    verdict = _bulk_body(mail) or (Classification.HUMAN, "no automatic or bulk marker")
+    return verdict[0], one_line(verdict[1])
 
 
 def _header_names(message: Message) -> frozenset[str]:
     try:
         # Not a dict: keys() is the header-name API both Message classes share.
         return frozenset(map(str.lower, message.keys()))
-    except _HEADER_ERRORS:
+    except HEADER_ERRORS:
         return frozenset()
 
 
 def _report(mail: _Mail) -> Verdict | None:
     """RFC 3462/6522 reports say what they are in their MIME structure."""
     message = mail.message
-    if not message.is_multipart():
-        return None
     if message.get_content_type() == "multipart/report":
+        # The declaration decides even when the body is broken: answering a
+        # delivery report is how loops start.
         kind = _report_type(message)
         if kind == "delivery-status":
             return Classification.BOUNCE, "multipart/report; report-type=delivery-status"
         if kind:
             return Classification.AUTO_REPLY, f"multipart/report; report-type={kind}"
-        verdict = _report_part(message)
+        verdict = _report_part(message) if message.is_multipart() else None
         return verdict or (Classification.BOUNCE, "multipart/report without report-type")
+    if not message.is_multipart():
+        return None
     if _null_sender(mail) or _system_sender(mail):
         # Delivery software that wraps its report once more (dsn_13, dsn_15,
         # sisimai x5). From a person the same structure is a bounce forwarded
@@ -187,7 +193,7 @@ def _report_type(message: Message) -> str:
     value = message.get_param("report-type")
     if value is None:
         return ""
-    return str(collapse_rfc2231_value(value)).strip().lower()
+    return one_line(str(collapse_rfc2231_value(value)), _HEADER_CHARS).lower()
 
 
 def _bounce(mail: _Mail) -> Verdict | None:
@@ -229,8 +235,12 @@ def _automatic_sign(mail: _Mail, null_sender: bool) -> str | None:
 
 
 def _null_sender(mail: _Mail) -> bool:
-    """RFC 5321 sends delivery reports with an empty reverse path, so no From address."""
-    if mail.sender is None or mail.header("from").endswith("<>"):
+    """RFC 5321 sends delivery reports with an empty reverse path: a From (or
+    Return-Path) of "<>" or nothing. A From we cannot read ('"john doe"@example.com')
+    is a person's client doing it wrong, not a null sender."""
+    if "from" in mail.names and mail.header("from") in ("<>", ""):
+        return True
+    if mail.header("from").endswith("<>"):  # "Mail Delivery System" <>
         return True
     return "return-path" in mail.names and mail.header("return-path") in ("<>", "")
 
@@ -358,7 +368,8 @@ def _newsletter_sender(mail: _Mail) -> str | None:
         markers.BULK_RETURN_PATH.search(return_path)
     ):
         return "bounce-collecting Return-Path"
-    name = mail.header("from").partition("<")[0]
+    # Decoded: "=?utf-8?q?ACME_Newsletter?=" is the same name as "ACME Newsletter".
+    name = (single_address(mail.message, "From")[1] or "").lower()
     if markers.BULK_SENDER_NAME.search(name):
         return "newsletter sender name"
     if _no_text(mail.text) and mail.message.get_content_type() in _NEWSLETTER_TYPES:

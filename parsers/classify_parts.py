@@ -7,15 +7,17 @@ Uses only the Message API that compat32 and policy-based messages share.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from email.message import Message
-from html import unescape
+
+from parsers import html
+from parsers.charsets import decode
 
 PART_LIMIT = 64  # a report's structure is in its first parts
+# What reading a header of a Message may raise (a policy-based message parses
+# values on access); the classifier and the bounce reader treat the header as absent.
+HEADER_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError)
 _ATTACHED_MAIL = ("message/rfc822", "message/global")
-_HTML_BREAK = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)\b[^>]*>", re.IGNORECASE)
-_HTML_TAG = re.compile(r"<[^>]*>")
 
 
 def parts(message: Message) -> Iterator[tuple[Message, bool]]:
@@ -34,8 +36,8 @@ def parts(message: Message) -> Iterator[tuple[Message, bool]]:
 def leaf_text(message: Message, *, first: bool, limit: int) -> str:
     """Rough text of the first (or last) readable part outside attached mails.
 
-    `limit` bytes from its start (or end) are decoded with the part's charset and
-    stripped of HTML tags; enough to read a report or a footer, never a whole body.
+    `limit` bytes from its start (or end) are decoded as the body is (parsers.charsets)
+    and HTML rendered as text; enough to read a report or a footer, never a whole body.
     """
     found = ""
     for part, attached in parts(message):
@@ -49,18 +51,11 @@ def leaf_text(message: Message, *, first: bool, limit: int) -> str:
         if not isinstance(payload, bytes):
             continue
         window = payload[:limit] if first else payload[-limit:]
-        text = _decode(window, part.get_content_charset())
+        text = decode(window, part.get_content_charset()).text
         if content_type == "text/html":
-            text = unescape(_HTML_TAG.sub("", _HTML_BREAK.sub("\n", text)))
+            text = html.to_text(text)
         if text.strip():
             found = text
             if first:
                 break
     return found
-
-
-def _decode(data: bytes, charset: str | None) -> str:
-    try:
-        return data.decode(charset or "latin-1", "replace")
-    except LookupError:  # a charset Python does not know
-        return data.decode("latin-1")

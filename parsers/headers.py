@@ -17,28 +17,34 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from parsers.charsets import decode, decode_label
+from parsers.text import one_line
 
-_SPACE = re.compile(r"\s+")
 # Printable ASCII only (NUL or controls would break storage and headers we write);
-# longer ones do not fit an RFC 5322 line.
-_MSGID = re.compile(r"<[!-;=?-~]{1,996}>")
+# longer ones do not fit an RFC 5322 line. parsers/peek.py reads Message-IDs with it too.
+MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,996}>")
 _UNKNOWN_8BIT = frozenset({"unknown-8bit", "x-unknown"})
-# email.header's own pattern for an encoded word, so we split where it would.
+# Of a header value decoded as text: a subject or file name needs far less, and
+# a 1 MB header must not cost 1 MB of decoding.
+_DECODED_CHARS = 8192
+# email.header's pattern for an encoded word, except that the encoded text
+# cannot contain "?" (RFC 2047 section 5): its ".*?" looks for "?=" to the end
+# of the line from every "=?", which is quadratic on a line of unclosed words.
 _ENCODED_WORD = re.compile(
-    r"=\?(?P<charset>[^?]*?)\?(?P<encoding>[qQbB])\?(?P<encoded>.*?)\?=", re.MULTILINE
+    r"=\?(?P<charset>[^?]*?)\?(?P<encoding>[qQbB])\?(?P<encoded>[^?]*)\?=", re.MULTILINE
 )
 
 
 def decode_text(value: object, hint: str | None = None, *, spaced: bool = True) -> str:
-    """Decode an RFC 2047 header value to one line of text, whitespace runs collapsed.
+    """Decode an RFC 2047 header value to one line of text, whitespace runs collapsed,
+    control and format characters (NUL, ESC, bidi overrides) dropped.
 
     `spaced`: put a space where an encoded word touches plain text, as email.header
     does for "Re:=?utf-8?...?="; file names ("report-=?utf-8?...?=.pdf") want none.
     """
-    raw = header_text(value, hint)
+    raw = header_text(value, hint)[:_DECODED_CHARS]
     if "=?" in raw:
         raw = _decode_words(raw, spaced)
-    return _SPACE.sub(" ", raw.replace("\x00", "")).strip()
+    return one_line(raw, limit=_DECODED_CHARS)
 
 
 def header_text(value: object, hint: str | None = None) -> str:
@@ -86,9 +92,10 @@ def _decode_words(raw: str, spaced: bool) -> str:
                 words.append((data, charset.lower()))
             words.append((plain, None))
     merged: list[tuple[str | bytes, str | None]] = []
+    between = _between_encoded(words)
     for index, (word, charset) in enumerate(words):
         if isinstance(word, str):
-            if not word or (word.isspace() and _encoded_around(words, index)):
+            if not word or (word.isspace() and between[index]):
                 continue
             last = merged[-1][0] if merged else None
             if isinstance(last, str):  # plain text continued on the next line
@@ -114,16 +121,25 @@ def _decode_words(raw: str, spaced: bool) -> str:
     return "".join(out)
 
 
-def _encoded_around(words: list[tuple[str | bytes, str | None]], index: int) -> bool:
-    """Is the word at index between two encoded words (skipping empty plain ones)?"""
-    before = next((w for w in reversed(words[:index]) if w[0]), None)
-    after = next((w for w in words[index + 1 :] if w[0]), None)
-    return (
-        before is not None
-        and after is not None
-        and isinstance(before[0], bytes)
-        and isinstance(after[0], bytes)
-    )
+def _between_encoded(words: list[tuple[str | bytes, str | None]]) -> list[bool]:
+    """For each word: is it between two encoded words (skipping empty ones)?
+
+    One pass each way; looking around every word would be quadratic in a
+    header of thousands of words."""
+    encoded_before = []
+    last = False
+    for word, _charset in words:
+        encoded_before.append(last)
+        if word:
+            last = isinstance(word, bytes)
+    between = [False] * len(words)
+    following = False
+    for index in range(len(words) - 1, -1, -1):
+        word = words[index][0]
+        between[index] = encoded_before[index] and following
+        if word:
+            following = isinstance(word, bytes)
+    return between
 
 
 def _word_bytes(encoded: str, encoding: str) -> bytes | None:
@@ -138,24 +154,52 @@ def _word_bytes(encoded: str, encoding: str) -> bytes | None:
 
 
 def addresses(message: Message, name: str, hint: str | None = None) -> tuple[str, ...]:
-    """Every plausible addr-spec in all headers of this name, as written."""
-    values = [header_text(v, hint) for v in message.get_all(name, [])]
+    """Every plausible addr-spec in all headers of this name, as written.
+
+    A header the stdlib cannot read (a thousand nested comments make it recurse
+    past Python's limit) names nobody; the others are still read."""
+    try:
+        values = [header_text(v, hint) for v in message.get_all(name, [])]
+    except _ADDRESS_ERRORS:  # a policy-based message parses the header on access
+        return ()
+    try:
+        pairs = getaddresses(values)
+    except RecursionError:
+        pairs = [pair for value in values for pair in _addresses_of(value)]
     found = []
-    for _display, address in getaddresses(values):
+    for _display, address in pairs:
         address = address.strip()
         if _plausible(address):
             found.append(address)
     return tuple(found)
 
 
+# What the stdlib's address parser raises on hostile input besides returning nothing:
+# RecursionError on nested comments, IndexError and ValueError on some stray "@"s.
+_ADDRESS_ERRORS = (RecursionError, IndexError, ValueError)
+
+
+def _addresses_of(value: str) -> list[tuple[str, str]]:
+    try:
+        return getaddresses([value])
+    except _ADDRESS_ERRORS:
+        return []
+
+
 def single_address(
     message: Message, name: str, hint: str | None = None
 ) -> tuple[str | None, str | None]:
     """(address, display name) of a single-address header such as From."""
-    value = message.get(name)
+    try:
+        value = message.get(name)
+    except _ADDRESS_ERRORS:  # a policy-based message parses the header on access
+        return None, None
     if value is None:
         return None, None
-    display, address = parseaddr(header_text(value, hint))
+    try:
+        display, address = parseaddr(header_text(value, hint))
+    except _ADDRESS_ERRORS:  # no usable address (the caller records the defect)
+        return None, None
     address = address.strip()
     return (address if _plausible(address) else None), decode_text(display) or None
 
@@ -174,7 +218,7 @@ def message_ids(value: object) -> tuple[str, ...]:
     """Message-IDs (with angle brackets) found in a header value, in order."""
     if value is None:
         return ()
-    return tuple(_MSGID.findall(str(value)))
+    return tuple(MESSAGE_ID.findall(str(value)))
 
 
 def first_message_id(value: object) -> str | None:

@@ -29,13 +29,15 @@ from parsers import smime
 from parsers.charsets import decode, sniff_html_charset
 from parsers.headers import decode_text, header_text
 from parsers.limits import Limits, bound
-from parsers.model import Attachment
+from parsers.model import BODY_TYPES, TNEF_TYPES, Attachment
 from parsers.skeleton import elide, elided_sizes
+from parsers.text import one_line
 from parsers.tnef import read_tnef
 
-_BODY_TYPES = frozenset({"text/plain", "text/html"})
 _FORWARDED = frozenset({"message/rfc822", "message/global"})
-_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+# Opaque-signed S/MIME nested deeper than this is kept as an attachment: each level
+# is parsed again, and no client signs a signed mail more than twice.
+MAX_SMIME_LEVELS = 3
 _CID = re.compile(r"""cid:([^"'\s>)]+)""", re.IGNORECASE)
 _MAX_NAME = 255
 
@@ -56,12 +58,15 @@ class Walk:
     charset_hint: str | None = None  # first legacy charset a text part declares
     parts: int = 0
     html_bytes: int = 0
+    text_bytes: int = 0
+    smime_bytes: int = 0  # S/MIME content unwrapped and parsed again
 
 
 @dataclass(frozen=True, slots=True)
 class _Context:
     attached: bool = False  # inside a forwarded mail: list attachments only
     slot: Slot | None = None  # inside a multipart/alternative: its shared slot
+    smime_level: int = 0  # opaque-signed S/MIME parts this part is inside
 
 
 def walk(message: Message, limits: Limits) -> Walk:
@@ -92,8 +97,8 @@ def _visit(
     part: Message, depth: int, context: _Context, result: Walk, limits: Limits
 ) -> list[tuple[Message, int, _Context]]:
     """Record one part; return the children still to walk."""
-    content_type = part.get_content_type()
-    payload = part.get_payload()
+    content_type = one_line(part.get_content_type())
+    payload = _payload(part)
     if isinstance(payload, list):
         children = [child for child in payload if isinstance(child, Message)]
         if content_type in _FORWARDED:
@@ -116,17 +121,17 @@ def _visit(
         return [(child, depth + 1, context) for child in children]
     filename = _filename(part, result.charset_hint)
     disposition = _disposition(part)
-    if content_type in _BODY_TYPES and filename is None and disposition != "attachment":
+    if content_type in BODY_TYPES and filename is None and disposition != "attachment":
         if not context.attached:
             _add_body(part, content_type, context, result, limits)
         return []
-    if content_type in _TNEF_TYPES or (filename or "").lower() == "winmail.dat":
+    if content_type in TNEF_TYPES or (filename or "").lower() == "winmail.dat":
         if _add_tnef(part, result, limits):
             return []
     elif smime.is_pkcs7_mime(part, content_type, filename):
-        inner = _signed_mail(part, result, limits, depth)
+        inner = _signed_mail(part, result, limits, depth, context.smime_level)
         if inner is not None:
-            return [(inner, depth + 1, context)]
+            return [(inner, depth + 1, replace(context, smime_level=context.smime_level + 1))]
     result.attachments.append(
         _attachment(part, content_type, result, _decoded_size(part), filename, disposition)
     )
@@ -143,17 +148,22 @@ def _add_body(
     is_html = content_type == "text/html"
     text = _text_of(part, result, is_html)
     if is_html:
-        budget = limits.max_html_bytes - result.html_bytes
-        if len(text) > budget:
-            result.defects.append(
-                f"max_html_bytes: more than {limits.max_html_bytes} characters of HTML; "
-                "the rest was not read"
-            )
-            text = text[: max(budget, 0)]
+        text = _within(text, limits.max_html_bytes, result.html_bytes, "max_html_bytes", result)
         result.html_bytes += len(text)
         slot.html.append(text)
     else:
+        text = _within(text, limits.max_text_bytes, result.text_bytes, "max_text_bytes", result)
+        result.text_bytes += len(text)
         slot.plain.append(text)
+
+
+def _within(text: str, limit: int, used: int, name: str, result: Walk) -> str:
+    """`text` cut to what is left of a per-mail budget, with a defect naming the limit."""
+    budget = limit - used
+    if len(text) <= budget:
+        return text
+    result.defects.append(f"{name}: more than {limit} characters; the rest was not read")
+    return text[: max(budget, 0)]
 
 
 def _text_of(part: Message, result: Walk, is_html: bool) -> str:
@@ -186,9 +196,9 @@ def _add_tnef(part: Message, result: Walk, limits: Limits) -> bool:
     result.attachments += [
         Attachment(
             filename=_clean_name(found.filename),
-            content_type=found.content_type,
+            content_type=one_line(found.content_type),
             size=found.size,
-            content_id=found.content_id,
+            content_id=one_line(found.content_id or "") or None,
             inline=False,
         )
         for found in files
@@ -196,10 +206,23 @@ def _add_tnef(part: Message, result: Walk, limits: Limits) -> bool:
     return True
 
 
-def _signed_mail(part: Message, result: Walk, limits: Limits, depth: int) -> Message | None:
-    """The mail inside an opaque-signed S/MIME part, parsed; None to keep the part as is."""
+def _signed_mail(
+    part: Message, result: Walk, limits: Limits, depth: int, level: int
+) -> Message | None:
+    """The mail inside an opaque-signed S/MIME part, parsed; None to keep the part as is.
+    What all the S/MIME parts of a mail unwrap is read up to `max_size` in total."""
     if smime.is_encrypted(part):
         result.defects.append("encrypted mail (S/MIME enveloped-data): content not readable")
+        return None
+    if level >= MAX_SMIME_LEVELS:
+        result.defects.append(
+            f"S/MIME signed data nested more than {MAX_SMIME_LEVELS} levels deep; "
+            "the inner one was kept as an attachment"
+        )
+        return None
+    room_left = limits.max_size - result.smime_bytes
+    if room_left < 1:
+        result.defects.append("max_size: S/MIME content past the mail's size limit was not read")
         return None
     data = part.get_payload(decode=True)
     content = smime.signed_content(data) if isinstance(data, bytes) else None
@@ -207,7 +230,8 @@ def _signed_mail(part: Message, result: Walk, limits: Limits, depth: int) -> Mes
         result.defects.append("S/MIME part is not readable signed data; kept as an attachment")
         return None
     room = max(limits.max_depth - depth, 1)
-    bounded = bound(content, replace(limits, max_depth=room))
+    bounded = bound(content, replace(limits, max_depth=room, max_size=room_left))
+    result.smime_bytes += len(bounded.raw)
     result.defects += bounded.defects
     try:
         return email.message_from_bytes(elide(bounded.raw), policy=policy.compat32)
@@ -237,10 +261,10 @@ def _attachment(
     cid = part.get("Content-ID")
     content_id = None
     if cid is not None:
-        content_id = header_text(cid).strip().strip("<>").strip() or None
+        content_id = one_line(header_text(cid)).strip("<>").strip() or None
     return Attachment(
         filename=filename,
-        content_type=content_type,
+        content_type=one_line(content_type),
         size=size,
         content_id=content_id,
         inline=disposition == "inline" or (disposition == "" and content_id is not None),
@@ -296,13 +320,30 @@ def _text_view(part: Message, hint: str | None) -> Message:
 def _clean_name(name: str | None) -> str | None:
     if name is None:
         return None
-    name = " ".join(name.replace("\x00", "").split())[:_MAX_NAME]
-    return name or None
+    return one_line(name, _MAX_NAME) or None
+
+
+def _payload(part: Message) -> object:
+    """The part's payload as parsed; None for a leaf compat32 cannot return undecoded.
+    It decodes an 8-bit body with the declared charset even when not asked to, and
+    raises on one it cannot name (RFC 2231 `charset*=`, a NUL, "undefined")."""
+    try:
+        payload = part.get_payload()
+    except (TypeError, ValueError, LookupError):
+        return None
+    return payload
+
+
+def _decoded_length(part: Message) -> int:
+    decoded = part.get_payload(decode=True)
+    return len(decoded) if isinstance(decoded, bytes) else 0
 
 
 def _decoded_size(part: Message) -> int:
     """The attachment's size once decoded, computed without decoding it."""
-    payload = part.get_payload()
+    payload = _payload(part)
+    if payload is None:
+        return _decoded_length(part)  # the rare 8-bit body in a charset we cannot name
     if not isinstance(payload, str):
         return 0
     elided = elided_sizes(payload)
@@ -314,8 +355,7 @@ def _decoded_size(part: Message) -> int:
         data = len(payload) - sum(payload.count(c) for c in "\r\n \t=")
         return data * 3 // 4
     if encoding in ("quoted-printable", "x-uuencode", "uuencode", "x-uue", "uue"):
-        decoded = part.get_payload(decode=True)  # rare for large files; exact size
-        return len(decoded) if isinstance(decoded, bytes) else 0
+        return _decoded_length(part)  # rare for large files; exact size
     return len(payload)  # 7bit, 8bit, binary: one character per byte
 
 
@@ -329,8 +369,10 @@ def _encoded_size(message: Message) -> int:
         current = stack.pop()
         seen += 1
         total += sum(len(name) + len(str(value)) + 4 for name, value in current.raw_items())
-        payload = current.get_payload()
-        if isinstance(payload, str):
+        payload = _payload(current)
+        if payload is None:
+            total += _decoded_length(current)
+        elif isinstance(payload, str):
             elided = elided_sizes(payload)
             total += len(payload) if elided is None else elided[1]
         elif isinstance(payload, list):

@@ -6,6 +6,11 @@ import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# Content types the parser reads rather than lists as attachments: the body text
+# (parsers.mime) and Outlook's winmail.dat (parsers.tnef). S/MIME's are in parsers.smime.
+BODY_TYPES = frozenset({"text/plain", "text/html"})
+TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+
 
 class Classification(enum.StrEnum):
     HUMAN = "human"

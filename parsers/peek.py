@@ -7,9 +7,8 @@ which mail it was even when the parse failed.
 
 from __future__ import annotations
 
-import re
+from parsers.headers import MESSAGE_ID
 
-_MSGID = re.compile(r"<[!-;=?-~]{1,996}>")  # as parsers/headers.py reads it
 MAX_HEAD = 65536
 
 
@@ -25,6 +24,6 @@ def message_id(raw: bytes) -> str | None:
                 if cont[:1] not in (b" ", b"\t"):
                     break
                 value += cont
-            found = _MSGID.search(value.decode("ascii", errors="replace"))
+            found = MESSAGE_ID.search(value.decode("ascii", errors="replace"))
             return found.group(0) if found else None
     return None

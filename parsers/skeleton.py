@@ -24,22 +24,15 @@ from email import policy
 from email.message import Message
 
 from parsers.limits import HEADER_END, structure_events
+from parsers.model import BODY_TYPES, TNEF_TYPES
+from parsers.smime import PKCS7_TYPES
 
 # Below this a mail is parsed as it is: the scan would cost more than it saves.
 LARGE_MAIL = 256 * 1024
 BIG_BODY = 64 * 1024
 MARKER = b"mailbridge-elided-body"
 _MARKER_TEXT = re.compile(r"\s*mailbridge-elided-body (\d{1,12}) (\d{1,12})\s*")
-_KEEP_TYPES = frozenset(
-    {
-        "text/plain",
-        "text/html",
-        "application/ms-tnef",
-        "application/vnd.ms-tnef",
-        "application/pkcs7-mime",
-        "application/x-pkcs7-mime",
-    }
-)
+_KEEP_TYPES = BODY_TYPES | TNEF_TYPES | PKCS7_TYPES  # text we show, containers we unpack
 
 
 def elide(raw: bytes) -> bytes:

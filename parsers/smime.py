@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from email.message import Message
 
-_PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 
 
 def is_pkcs7_mime(part: Message, content_type: str, filename: str | None) -> bool:
     """An S/MIME body (signed or encrypted), by type or by the conventional file name."""
-    return content_type in _PKCS7_TYPES or (
+    return content_type in PKCS7_TYPES or (
         content_type == "application/octet-stream"
         and (filename or "").lower().endswith((".p7m", ".p7z"))
     )

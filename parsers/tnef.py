@@ -19,6 +19,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from parsers.text import one_line
+
 SIGNATURE = 0x223E9F78
 
 _ATT_ATTACH_DATA = 0x800F
@@ -137,12 +139,15 @@ def read_tnef(data: bytes, max_files: int) -> tuple[list[TnefFile], str | None]:
 
 
 def _finish(found: _Building) -> TnefFile:
-    name = found.long_name or found.title or found.short_name or found.display_name or None
-    extension = name.rpartition(".")[2].lower() if name and "." in name else ""
-    content_type = (found.mime or "").strip().lower() or _TYPES.get(
+    """The file as we keep it: every string one line, without control or format
+    characters (a CR/LF in a MIME tag, a bidi override in a name)."""
+    name = one_line(found.long_name or found.title or found.short_name or found.display_name or "")
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    content_type = one_line(found.mime or "").lower() or _TYPES.get(
         extension, "application/octet-stream"
     )
-    return TnefFile(name, content_type, found.size, found.content_id)
+    content_id = one_line(found.content_id or "").strip("<> ") or None
+    return TnefFile(name or None, content_type, found.size, content_id)
 
 
 def _read_properties(view: memoryview, found: _Building, codepage: str) -> None:

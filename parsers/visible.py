@@ -54,6 +54,9 @@ from parsers.visible_lines import (
     opens_attribution,
 )
 
+# Only the start of a longer text is searched, and returned: a line costs up to tens
+# of microseconds to classify, and no reply writes its new text further down.
+MAX_SCANNED_CHARS = 256 * 1024
 MAX_MARKER_CHARS = 300  # no client writes a marker line longer than this
 MAX_ATTRIBUTION_CHARS = 400  # an attribution wrapped over up to three lines
 MAX_ATTRIBUTION_LINES = 3
@@ -80,7 +83,12 @@ class _Marks:
 
 
 def visible_text(text: str) -> str:
-    """The new text the sender wrote; when unsure, keep text rather than lose it."""
+    """The new text the sender wrote; when unsure, keep text rather than lose it.
+    Of a text longer than MAX_SCANNED_CHARS only the lines that start in its first
+    MAX_SCANNED_CHARS characters are read."""
+    if len(text) > MAX_SCANNED_CHARS:
+        cut = max(text.rfind("\n", 0, MAX_SCANNED_CHARS), 0) or MAX_SCANNED_CHARS
+        text = text[:cut]
     lines = [line.rstrip() for line in text.splitlines()]
     kinds = "".join(
         [

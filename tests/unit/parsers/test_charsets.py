@@ -192,3 +192,75 @@ def test_rfc2231_parameters_use_the_same_charsets() -> None:
     )
     names = [a.filename for a in parsers.parse(raw).attachments]
     assert names == ["“Preise” €.txt", "打印喆.txt"]
+
+
+# ---------------------------------------------------------------- labels that are no charset
+
+# Codecs Python knows that do not read text ("undefined" raises, the escape codecs
+# make characters of backslashes), and labels its codec lookup refuses with ValueError.
+NOT_CHARSETS = ["undefined", "unicode_escape", "raw_unicode_escape", "idna", "a\x00b"]
+
+
+@pytest.mark.parametrize("label", NOT_CHARSETS)
+def test_codecs_that_read_no_text_are_unknown_charsets(label: str) -> None:
+    text = "Le café du réfectoire est fermé jusqu'à jeudi \\x41"
+    decoded = decode(text.encode("latin-1"), label)
+    assert decoded.text == text
+    assert decoded.defect is not None
+    assert decoded.defect.startswith("unknown charset")
+    assert "\x00" not in decoded.defect
+
+
+@pytest.mark.parametrize("label", NOT_CHARSETS)
+def test_rfc2047_word_in_a_codec_that_reads_no_text(label: str) -> None:
+    raw = _mail(b"body").replace(b"Subject: test", f"Subject: =?{label}?q?caf=E9?=".encode())
+    assert parsers.parse(raw).subject == "café"
+
+
+@pytest.mark.parametrize("label", NOT_CHARSETS)
+def test_rfc2231_parameter_in_a_codec_that_reads_no_text(label: str) -> None:
+    raw = _mail(
+        b"see file",
+        "multipart/mixed; boundary=b",
+        headers=b"",
+    ).replace(
+        b"see file",
+        b"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;"
+        b" filename*=" + label.encode() + b"''caf%E9.pdf\r\n\r\nx\r\n--b--\r\n",
+    )
+    assert [a.filename for a in parsers.parse(raw).attachments] == ["café.pdf"]
+
+
+@pytest.mark.parametrize("label", ["undefined", "unicode_escape"])
+def test_html_meta_charset_that_reads_no_text(label: str) -> None:
+    body = f"<meta charset={label}><p>caf".encode() + b"\xe9 \\x41</p>"
+    assert _text(body, "text/html") == "café \\x41"
+
+
+@pytest.mark.parametrize("label", NOT_CHARSETS)
+def test_body_charset_that_reads_no_text_as_the_header_hint(label: str) -> None:
+    # A 7-bit body lends its label to the raw 8-bit Subject.
+    raw = _mail(b"plain body", f'text/plain; charset="{label}"').replace(
+        b"Subject: test", b"Subject: caf\xe9"
+    )
+    parsed = parsers.parse(raw)
+    assert (parsed.subject, parsed.full_text) == ("café", "plain body")
+
+
+# ---------------------------------------------------------------- stray NUL, no label
+
+
+def test_a_stray_nul_does_not_make_8bit_text_utf16() -> None:
+    for body in (b"Hello w\xe9rld\x00 this is", b"Hello w\xe9rld\x00 this is a test of the desk."):
+        expected = body.decode("cp1252").replace("\x00", "")
+        decoded = decode(body, None)
+        assert decoded.charset not in ("utf-16", "utf-16-be", "utf-16-le")
+        assert decoded.text.replace("\x00", "") == expected
+        assert _text(body, "text/plain") == expected
+
+
+def test_unlabelled_utf16_is_read_only_with_its_byte_order_mark() -> None:
+    text = "Drucker im zweiten Stock ist kaputt, bitte schnell helfen: 20 €"
+    assert decode(text.encode("utf-16"), None).text == text  # BOM first
+    assert decode(text.encode("utf-32"), None).text == text
+    assert decode(text.encode("utf-16-le"), None).charset != "utf-16-le"

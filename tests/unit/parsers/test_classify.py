@@ -563,3 +563,65 @@ def test_pathological_mails_stay_cheap() -> None:
     subject = "Undeliverable: " + junk
     for message, text in ((huge_header, huge_body), (many_parts, junk), (huge_header, junk)):
         assert _seconds(message, subject, text) < 2
+
+
+# --- broken senders and charsets ----------------------------------------------------
+
+
+def test_an_unparseable_from_is_not_a_null_sender() -> None:
+    raw = _mail(sender='"john doe"@example.com', subject="Undeliverable parcel - can you help?")
+    parsed = parsers.parse(raw)
+    assert parsed.sender is None
+    assert parsed.classification is HUMAN
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [("<>", ()), ('"Mail Delivery System" <>', ()), ("", ()), ("x", ("Return-Path: <>",))],
+)
+def test_an_empty_from_or_return_path_is_a_null_sender(sender: str, headers: tuple[str]) -> None:
+    raw = _mail(*headers, sender=sender, subject="Undeliverable: Printer on floor 3")
+    assert _classified(raw) is BOUNCE
+
+
+NEWSLETTER_BODY = (
+    "Our spring catalogue is out, with twenty new products for your office. " * 20
+    + "\n\nUnsubscribe: https://acme.example/unsubscribe?u=1\n"
+    + "You are receiving this email because you signed up at acme.example.\n"
+)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["ACME Newsletter <hello@acme.example>", "=?utf-8?q?ACME_Newsletter?= <hello@acme.example>"],
+)
+def test_an_encoded_display_name_is_read_decoded(sender: str) -> None:
+    assert _classified(_mail(sender=sender, body=NEWSLETTER_BODY)) is BULK
+
+
+@pytest.mark.parametrize("charset", ["undefined", '"a\x00b"', "unicode_escape"])
+def test_a_report_part_in_a_codec_that_reads_no_text(charset: str) -> None:
+    # The classifier reads this part itself (the body has no text part).
+    raw = (
+        "From: <>\r\nSubject: Undeliverable: x\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/calendar; charset={charset}\r\n\r\n"
+        "This is the mail system. Your message could not be delivered.\r\n"
+    ).encode()
+    assert parsers.parse(raw).classification is BOUNCE
+
+
+def test_a_reason_quoting_a_header_is_one_clean_line() -> None:
+    raw = _mail("Auto-Submitted: auto-replied\x00x\r\n y")
+    parsed = parsers.parse(raw)
+    assert parsed.classification is AUTO_REPLY
+    assert parsed.classification_reason == "Auto-Submitted: auto-repliedx y"
+
+
+def test_a_report_type_reason_is_one_clean_line() -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: report\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; boundary=b;\r\n report-type="x\x07\x00y"\r\n'
+        b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nreport\r\n--b--\r\n"
+    )
+    parsed = parsers.parse(raw)
+    assert parsed.classification_reason == "multipart/report; report-type=xy"

@@ -11,7 +11,8 @@ import pytest
 
 import parsers
 from parsers import Limits
-from tests.unit.parsers.test_mime import _tnef
+from parsers.limits import bound
+from tests.support.mime_builders import tnef
 
 HEAD = b"From: a@example.org\r\nTo: desk@example.org\r\nSubject: limits\r\nMessage-ID: <l@x>\r\n"
 
@@ -21,7 +22,8 @@ def _defects(parsed: parsers.ParsedMail, limit: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "field", ["max_size", "max_depth", "max_parts", "max_header_bytes", "max_html_bytes"]
+    "field",
+    ["max_size", "max_depth", "max_parts", "max_header_bytes", "max_html_bytes", "max_text_bytes"],
 )
 def test_limits_must_be_positive(field: str) -> None:
     with pytest.raises(ValueError, match=field):
@@ -57,15 +59,18 @@ def test_a_single_huge_header_line_is_cut() -> None:
     assert parsed.sender == "a@example.org"
 
 
-def _nested(depth: int, word: bytes = b"boundary") -> bytes:
+def _nested(
+    depth: int, declaration: bytes = b'boundary="b%d"', body: bytes = b"bottom\r\n"
+) -> bytes:
     parts = b"".join(
-        b'Content-Type: multipart/mixed; %s="b%d"\r\n\r\n--b%d\r\n' % (word, i, i)
+        b"Content-Type: multipart/mixed; " + declaration % i + b"\r\n\r\n--b%d\r\n" % i
         for i in range(depth)
     )
-    return HEAD + parts + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
+    return HEAD + parts + b"Content-Type: text/plain\r\n\r\n" + body
 
 
-@pytest.mark.parametrize("depth", [25, 200, 1000, 5000])
+# 200 and 1000 levels: test_properties.py
+@pytest.mark.parametrize("depth", [25, 5000])
 def test_max_depth(depth: int) -> None:
     parsed = parsers.parse(_nested(depth))
     assert _defects(parsed, "max_depth")
@@ -78,11 +83,44 @@ def test_nesting_within_max_depth_is_read_whole() -> None:
     assert not _defects(parsed, "max_depth")
 
 
-def test_deep_nesting_spelt_to_dodge_the_cheap_gate() -> None:
-    # "BoUnDaRy" is not among the cases the byte counts look for; the parser still
-    # must not recurse past the interpreter's limit.
-    parsed = parsers.parse(_nested(1500, b"BoUnDaRy"))
-    assert _defects(parsed, "max_depth")
+@pytest.mark.parametrize(
+    "declaration",
+    [b'BoUnDaRy="b%d"', b'boundary*0="b%d"', b"boundary*=us-ascii''b%d", b'boundary\r\n ="b%d"'],
+)
+def test_deep_nesting_in_any_spelling_is_cut_before_the_parser(declaration: bytes) -> None:
+    # Below the interpreter's recursion limit, but the stdlib would read 300 levels
+    # and 20,000 body lines once per level (18 s): the scan must see every spelling.
+    raw = _nested(300, declaration, b"bottom line\r\n" * 20_000)
+    assert [d for d in bound(raw, Limits()).defects if d.startswith("max_depth:")]
+    assert _defects(parsers.parse(raw), "max_depth")
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        b'BoUnDaRy="p"',
+        b'boundary*0="p"',
+        b"boundary*=us-ascii''%70",
+        b'boundary*0="p"; boundary*1=""',
+        b'\r\n boundary\r\n ="p"',
+    ],
+)
+def test_max_parts_before_the_parser_in_any_spelling(declaration: bytes) -> None:
+    body = b"--p\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 5000
+    raw = HEAD + b"Content-Type: multipart/mixed; " + declaration + b"\r\n\r\n" + body
+    assert [d for d in bound(raw, Limits()).defects if d.startswith("max_parts:")]
+
+
+def test_a_split_boundary_is_neutralised_whole() -> None:
+    # boundary*0 renamed but boundary*1 left would make the stdlib read "c" alone.
+    parts = b"".join(
+        b'Content-Type: multipart/mixed; boundary*0="b%d"; boundary*1="c"\r\n\r\n--b%dc\r\n'
+        % (i, i)
+        for i in range(30)
+    )
+    raw = HEAD + parts + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
+    cut = bound(raw, Limits()).raw
+    assert cut.count(b"boundary*") == 2 * 20
 
 
 def test_deeply_nested_forwarded_mails() -> None:
@@ -118,6 +156,25 @@ def test_max_parts_in_the_walk() -> None:
     parsed = parsers.parse(_parts(30), limits=Limits(max_parts=10))
     assert _defects(parsed, "max_parts")
     assert len(parsed.attachments) < 10
+
+
+def test_max_text_bytes() -> None:
+    raw = HEAD + b"Content-Type: text/plain\r\n\r\n" + b"word " * 2000 + b"END"
+    parsed = parsers.parse(raw, limits=Limits(max_text_bytes=1000))
+    assert _defects(parsed, "max_text_bytes")
+    assert len(parsed.full_text) <= 1000
+    assert "END" not in parsed.full_text
+
+
+def test_a_huge_text_body_is_read_in_bounded_time() -> None:
+    # 83 s and 680 MB for 20 MB before there was a text limit; visible_text is the
+    # slow part, and only reads the first MAX_SCANNED_CHARS.
+    raw = HEAD + b"\r\n" + b"a:\r\n" * 1_000_000
+    parsed = parsers.parse(raw)
+    assert _defects(parsed, "max_text_bytes")
+    assert len(parsed.full_text) == Limits().max_text_bytes
+    assert 0 < len(parsed.text) <= 256 * 1024
+    assert "visible text: only the first 262144 characters were searched for it" in parsed.defects
 
 
 def test_max_html_bytes() -> None:
@@ -196,9 +253,9 @@ def test_big_and_small_attachment_sizes_are_exact(size: int) -> None:
 
 def test_big_text_bodies_are_read_not_cut() -> None:
     text = b"Printer log line %d\r\n"
-    body = b"".join(text % i for i in range(100_000))
+    body = b"".join(text % i for i in range(40_000))  # ~900 KB: over LARGE_MAIL
     raw = _big_mail([b"Content-Type: text/plain\r\n\r\n" + body])
-    assert parsers.parse(raw).full_text.endswith("Printer log line 99999")
+    assert parsers.parse(raw).full_text.endswith("Printer log line 39999")
 
 
 def test_big_single_part_mail_is_its_attachment() -> None:
@@ -209,7 +266,7 @@ def test_big_single_part_mail_is_its_attachment() -> None:
 
 
 def test_big_winmail_dat_is_still_unpacked() -> None:
-    winmail = _tnef([("huge.bin", PATTERN, None)])
+    winmail = tnef([("huge.bin", PATTERN, None)])
     raw = _big_mail(
         [
             b"Content-Type: text/plain\r\n\r\nsee attached",
@@ -218,3 +275,28 @@ def test_big_winmail_dat_is_still_unpacked() -> None:
     )
     parsed = parsers.parse(raw)
     assert [(a.filename, a.size) for a in parsed.attachments] == [("huge.bin", len(PATTERN))]
+
+
+# ---------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("date", "iso"),
+    [
+        (b"Mon, 1 Jan 2024 10:00:00 -0000", "2024-01-01T10:00:00+00:00"),  # zone unknown: UTC
+        (b"Mon, 1 Jan 2024 10:00:00 +0200", "2024-01-01T10:00:00+02:00"),
+    ],
+)
+def test_dates_are_always_aware(date: bytes, iso: str) -> None:
+    parsed = parsers.parse(HEAD + b"Date: " + date + b"\r\n\r\nhi\r\n")
+    assert parsed.date == iso
+    assert parsed.defects == ()
+
+
+@pytest.mark.parametrize(
+    "date", [b"Mon, 1 Jan 99999999999999999999 00:00:00 +0000", b"yesterday at noon"]
+)
+def test_a_date_past_what_datetime_holds_is_a_defect(date: bytes) -> None:
+    parsed = parsers.parse(HEAD + b"Date: " + date + b"\r\n\r\nhi\r\n")
+    assert parsed.date is None
+    assert "unreadable Date header" in parsed.defects

@@ -6,13 +6,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, is_dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parsers
+from parsers.tnef import read_tnef
+from tests.support.mime_builders import mapi_string, tnef_attribute
 
 HEADER_NAMES = st.sampled_from(
     [
@@ -30,9 +35,36 @@ HEADER_NAMES = st.sampled_from(
         "Auto-Submitted",
         "Precedence",
         "List-Id",
+        "Return-Path",
+        "Reply-To",
+        "Content-ID",
         "X-Junk",
     ]
 )
+# Inputs that once crashed the parser or leaked controls into what it returns.
+CRASHERS = [
+    "text/plain; charset=undefined",
+    'text/plain; charset="a\x00b"',
+    "text/html; charset=unicode_escape",
+    "text/calendar; charset=undefined",
+    "=?undefined?q?=E9?=",
+    "=?a\x00b?q?=E9?=",
+    "=?raw_unicode_escape?q?=5Cu202e?=",
+    "attachment; filename*=undefined''%E9.pdf",
+    "attachment; filename*=a\x00b''%E9.pdf",
+    "attachment; filename*=utf-8''evil%E2%80%AEfdp.exe%1B%07%00",
+    'attachment; filename="=?utf-8?q?evil=E2=80=AEfdp.exe=1B=07?="',
+    "(" * 1000,
+    '"john doe"@example.com',
+    "=?utf-8?q?ACME_Newsletter?= <news@x.example>",
+    "<>",
+    "auto-replied\x00x\r\n y",
+    'multipart/report; report-type="a\x00\r\n b"',
+    "<cid\x00\x1b@x>",
+    "Mon, 1 Jan 99999999999 00:00:00 +0000",
+    "Mon, 1 Jan 10000 00:00:00 +0000",
+    "Mon, 1 Jan 9999 23:59:59 -2359",
+]
 HEADER_VALUES = st.one_of(
     st.text(max_size=80),
     st.sampled_from(
@@ -48,6 +80,18 @@ HEADER_VALUES = st.one_of(
             "bulk",
             "base64",
             "quoted-printable",
+            *CRASHERS,
+        ]
+    ),
+)
+BODIES = st.one_of(
+    st.binary(max_size=400),
+    st.sampled_from(
+        [
+            b"Hello w\xe9rld\x00 this is a short note about the printer.",
+            b"<meta charset=undefined><p>caf\xe9</p>",
+            b'<meta charset="unicode_escape"><p>\\u202e caf\xe9</p>',
+            b"This is the mail system. Your message could not be delivered.\r\n",
         ]
     ),
 )
@@ -56,10 +100,26 @@ HEADER_VALUES = st.one_of(
 @st.composite
 def mails(draw: st.DrawFn) -> bytes:
     headers = draw(st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=8))
-    body = draw(st.binary(max_size=400))
+    body = draw(BODIES)
     sep = draw(st.sampled_from([b"\r\n", b"\n"]))
     head = sep.join(f"{n}: {v}".encode("utf-8", "surrogateescape") for n, v in headers)
     return head + sep + sep + body
+
+
+# Fields that are text of the body: lines are theirs, NUL never is.
+MULTILINE = frozenset({"text", "full_text", "html"})
+
+
+def _strings(value: object, name: str) -> Iterator[tuple[str, str]]:
+    """(field name, string) for every string in a ParsedMail, attachments included."""
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _strings(item, name)
+    elif is_dataclass(value):
+        for field in fields(value):
+            yield from _strings(getattr(value, field.name), field.name)
 
 
 def _check(raw: bytes) -> None:
@@ -68,10 +128,14 @@ def _check(raw: bytes) -> None:
     except parsers.Unparseable as error:
         message = str(error)
         assert message, "Unparseable must say why"
+        assert not {"\x00", "\r", "\n"} & set(message)
         return
     assert isinstance(parsed, parsers.ParsedMail)
-    assert "\n" not in parsed.subject
-    assert "\r" not in parsed.subject
+    for name, value in _strings(parsed, "ParsedMail"):
+        assert "\x00" not in value, (name, value)
+        if name not in MULTILINE:
+            assert "\r" not in value, (name, value)
+            assert "\n" not in value, (name, value)
     for mid in (parsed.message_id, parsed.in_reply_to, *parsed.references):
         assert mid is None or (mid.startswith("<") and mid.endswith(">") and " " not in mid)
     for address in (parsed.sender, *parsed.to, *parsed.cc, *parsed.reply_to):
@@ -99,6 +163,41 @@ def _nested(depth: int) -> bytes:
     ]
     head = b"From: a@example.org\r\nSubject: deep\r\n"
     return head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nbottom\r\n"
+
+
+@pytest.mark.parametrize("value", CRASHERS)
+@pytest.mark.parametrize("header", ["From", "Cc", "Subject", "Date", "Content-Type"])
+def test_each_crasher_in_each_header(header: str, value: str) -> None:
+    head = f"From: a@example.org\r\nSubject: x\r\n{header}: {value}\r\n"
+    _check(head.encode("utf-8", "surrogateescape") + b"\r\nbody \xe9\x00\r\n")
+    _check(head.encode("utf-8", "surrogateescape") + b"\r\nbody\r\n")
+
+
+def test_each_crasher_in_a_part() -> None:
+    for value in CRASHERS:
+        for header in ("Content-Type", "Content-Disposition", "Content-ID"):
+            part = f"{header}: {value}\r\n".encode("utf-8", "surrogateescape")
+            _check(
+                b"From: a@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+                b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                + part
+                + b"\r\nx\xe9\r\n--b--\r\n"
+            )
+
+
+def test_tnef_strings_are_one_line_without_controls() -> None:
+    out = struct.pack("<IH", 0x223E9F78, 0x0102)
+    out += tnef_attribute(2, 0x00069002, b"\x01\x00\xff\xff\xff\xff" + b"\x00" * 8)
+    props = [
+        mapi_string(0x001F, 0x3707, "evil\u202efdp.exe\x1b\x00".encode("utf-16-le")),
+        mapi_string(0x001E, 0x370E, b"Application/PDF\r\nX-Evil: 1\x07\x00"),
+        mapi_string(0x001E, 0x3712, b"<cid\r\n\x1b@x>\x00"),
+    ]
+    out += tnef_attribute(2, 0x00069005, struct.pack("<I", len(props)) + b"".join(props))
+    files, _defect = read_tnef(out, max_files=10)
+    assert [(f.filename, f.content_type, f.content_id) for f in files] == [
+        ("evilfdp.exe", "application/pdf x-evil: 1", "cid @x")
+    ]
 
 
 def test_deep_nesting_is_a_defect_not_a_crash() -> None:
@@ -150,6 +249,7 @@ class Tree:
 
 CHARSETS = ["utf-8", "iso-8859-1", "us-ascii", "windows-1252", "shift_jis", "gb2312", "koi8-r"]
 CHARSETS += ["iso-2022-jp", "utf-7", "x-unknown", "bogus", ""]
+CHARSETS += ["undefined", "unicode_escape", "a\x00b"]  # codecs that read no text
 TEXTS = st.text(st.characters(codec="utf-8"), max_size=60)  # no surrogates
 LEAF_TYPES = ["application/pdf", "image/png", "application/octet-stream", "text/csv"]
 NAMES = st.sampled_from(["report.pdf", "Grüße.txt", "a b.png", "=?utf-8?Q?x=C3=A9?=.bin"])
@@ -168,7 +268,9 @@ def text_leaves(draw: st.DrawFn) -> Tree:
     subtype = draw(st.sampled_from(["plain", "html"]))
     charset = draw(st.sampled_from(CHARSETS))
     text = draw(TEXTS)
-    codec = {"": "utf-8", "x-unknown": "utf-8", "bogus": "latin-1"}.get(charset, charset)
+    codec = {"": "utf-8", "x-unknown": "utf-8"}.get(charset, charset)
+    if charset in ("bogus", "undefined", "unicode_escape", "a\x00b"):
+        codec = "latin-1"
     data = text.encode(codec.replace("utf-7", "utf_7"), "replace")
     if subtype == "html":
         data = b"<div><p>" + data + b"</p><blockquote type=cite>old</blockquote></div>"
