@@ -20,7 +20,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock
-from mailbridge.engine.tickets import INITIAL_STATUS, lock_counters, reserve_refs
+from mailbridge.engine.lifecycle import INITIAL_STATUS
+from mailbridge.engine.tickets import lock_counters, reserve_refs
 from mailbridge.events import TicketOpened
 from mailbridge.settings import QueueSettings, Settings
 from mailbridge.store import Store

@@ -14,17 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailbridge.engine.lifecycle import INITIAL_STATUS
 from mailbridge.store.models import RefCounter, Ticket, TicketType
 
 FIRST_NUMBER = 1001
-
-INITIAL_STATUS: dict[TicketType, str] = {
-    TicketType.INCIDENT: "new",
-    TicketType.SERVICE_REQUEST: "new",
-    TicketType.PROBLEM: "new",
-    TicketType.CHANGE: "draft",
-    TicketType.RELEASE: "planned",
-}
 
 
 def next_ref(session: Session, prefix: str) -> str:
