@@ -26,7 +26,7 @@ from email.header import Header
 from email.message import Message
 
 from parsers import smime
-from parsers.charsets import decode, sniff_html_charset
+from parsers.charsets import decode, sniff_html_charset, text_codec
 from parsers.headers import decode_text, header_text
 from parsers.limits import Limits, bound
 from parsers.model import BODY_TYPES, TNEF_TYPES, Attachment
@@ -326,7 +326,12 @@ def _clean_name(name: str | None) -> str | None:
 def _payload(part: Message) -> object:
     """The part's payload as parsed; None for a leaf compat32 cannot return undecoded.
     It decodes an 8-bit body with the declared charset even when not asked to, and
-    raises on one it cannot name (RFC 2231 `charset*=`, a NUL, "undefined")."""
+    raises on one it cannot name (RFC 2231 `charset*=`, a NUL, "undefined"), and a
+    codec that is not a text encoding (unicode_escape) must never run at all."""
+    if not part.is_multipart():
+        charset = part.get_param("charset")
+        if isinstance(charset, str) and text_codec(charset) is None:
+            return None
     try:
         payload = part.get_payload()
     except (TypeError, ValueError, LookupError):

@@ -377,3 +377,15 @@ def test_body_parts_of_a_mixed_mail_are_joined_in_order() -> None:
     )
     parsed = parsers.parse(raw)
     assert parsed.full_text == "first\nsecond\n-- \nlist footer"
+
+
+def test_a_body_labelled_with_a_codec_that_is_no_text_encoding_is_never_run_through_it() -> None:
+    """compat32 decodes an 8-bit body with its declared charset even when not asked;
+    unicode_escape must not run (found by hypothesis: it warns, then mangles)."""
+    raw = (
+        b"From: a@example.org\r\nContent-Type: text/plain; charset=unicode_escape\r\n"
+        b"Content-Transfer-Encoding: 7bit\r\n\r\n\\\x80"
+    )
+    parsed = parsers.parse(raw)
+    assert parsed.attachments == ()
+    assert parsed.full_text.startswith("\\")
