@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from mailbridge.settings import OutboundSettings, QueueSettings, Settings
 from mailbridge.store import Store
 from tests.support.databases import database
+
+# CI explores the same examples on every run, so a red run always reproduces and a
+# green one cannot turn red by luck; laptops explore new ones (and keep what fails
+# in .hypothesis/ to replay it).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
