@@ -15,10 +15,12 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mailbridge.errors import ConfigError
-from parsers.limits import Limits
+
+if TYPE_CHECKING:
+    from parsers.limits import Limits
 
 TicketTypeName = Literal["incident", "service_request", "problem", "change", "release"]
 OutboundMode = Literal["maildir", "smtp"]
@@ -113,6 +115,9 @@ class Settings:
 
 def parser_limits(settings: Settings) -> Limits:
     """The parser's limits as configured in [parser]."""
+    # Imported here: loading a config must not load the whole parser (and nh3).
+    from parsers.limits import Limits
+
     return Limits(**dataclasses.asdict(settings.parser))
 
 

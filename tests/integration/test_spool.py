@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mailbridge.clock import SystemClock
-from mailbridge.engine.intake import IncomingMail, receive
 from mailbridge.ids import SecretsIds
 from mailbridge.settings import Settings
 from mailbridge.store import Store
@@ -26,7 +25,7 @@ from mailbridge.store.spool import (
 )
 from mailbridge.worker import Worker
 from tests.support.databases import database
-from tests.support.mails import compose, maildir_messages
+from tests.support.mails import compose, maildir_messages, receive_raw
 
 
 @pytest.fixture
@@ -45,14 +44,7 @@ def spool(store: Store) -> Iterator[Store]:
 
 
 def _receive(spool: Store, n: int, subject: str = "printer on fire") -> int:
-    raw = compose(message_id=f"<{n}@example.org>", subject=subject).encode()
-    mail = IncomingMail(
-        raw=raw,
-        envelope_sender="alice@example.org",
-        envelope_recipients=("helpdesk@example.org",),
-        adapter="smtp",
-    )
-    return receive(spool, mail, SystemClock())
+    return receive_raw(spool, compose(message_id=f"<{n}@example.org>", subject=subject).encode())
 
 
 def _worker(settings: Settings, store: Store, spool: Store) -> Worker:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 
 from mailbridge.clock import SystemClock
-from mailbridge.engine.intake import IncomingMail, receive
 from mailbridge.ids import SecretsIds
 from mailbridge.settings import Settings
 from mailbridge.store import Store
 from mailbridge.store.models import IntakeRecord, IntakeStatus, Ticket
 from mailbridge.worker import Worker
-from tests.support.mails import compose
+from tests.support.mails import compose, receive_raw
 
 SQLITE_POISON = """
 CREATE TRIGGER poison BEFORE INSERT ON ticket WHEN NEW.subject = 'poison'
@@ -36,13 +35,7 @@ def _poison(store: Store) -> None:
 
 
 def _receive(store: Store, raw: bytes) -> int:
-    mail = IncomingMail(
-        raw=raw,
-        envelope_sender="alice@example.org",
-        envelope_recipients=("helpdesk@example.org",),
-        adapter="pipe",
-    )
-    return receive(store, mail, SystemClock())
+    return receive_raw(store, raw, adapter="pipe")
 
 
 def test_one_failing_mail_does_not_hold_up_the_batch(settings: Settings, store: Store) -> None:

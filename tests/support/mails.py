@@ -8,6 +8,10 @@ from email import policy
 from email.message import Message
 from pathlib import Path
 
+from mailbridge.clock import SystemClock
+from mailbridge.engine.intake import IncomingMail, receive
+from mailbridge.store import Store
+
 
 def compose(
     *,
@@ -43,3 +47,14 @@ def maildir_messages(root: str | Path) -> list[Message]:
         email.message_from_bytes(p.read_bytes(), policy=policy.default)
         for p in sorted(new.iterdir())
     ]
+
+
+def receive_raw(store: Store, raw: bytes, *, adapter: str = "smtp") -> int:
+    """Commit one mail for helpdesk@example.org as an adapter would; return its intake id."""
+    mail = IncomingMail(
+        raw=raw,
+        envelope_sender="alice@example.org",
+        envelope_recipients=("helpdesk@example.org",),
+        adapter=adapter,
+    )
+    return receive(store, mail, SystemClock())

@@ -3,8 +3,6 @@ there is, quoted history dropped where the client marked it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import parsers
@@ -59,10 +57,9 @@ def test_sanitise_keeps_what_is_safe_to_show() -> None:
 
 
 def test_sanitise_refuses_block_nesting_that_would_take_quadratic_time() -> None:
+    # Refused by the estimate, before html5ever runs: a regression takes minutes.
     deep = "<div>" * 50_000 + "x"
-    started = time.perf_counter()
     assert sanitise(deep) is None
-    assert time.perf_counter() - started < 1.0
     # Flat markup with as many elements is fine.
     assert sanitise("<div>x</div>" * 50_000) is not None
 
@@ -72,10 +69,8 @@ def test_stray_end_tags_do_not_hide_the_nesting(stray: str) -> None:
     # html5ever ignores an end tag with no open element of its name: 110,000 of
     # `<div></x>` took 312 s to sanitise while the estimate saw no nesting at all.
     markup = f"<div>{stray}" * 110_000 + "deep text"
-    started = time.perf_counter()
     assert sanitise(markup) is None
     assert to_text(markup) == "deep text"
-    assert time.perf_counter() - started < 2
 
 
 def test_matching_end_tags_close_their_elements() -> None:
