@@ -33,14 +33,23 @@ from email import policy
 from email.message import Message
 
 from parsers import html, mime
+from parsers.bounce_origin import bounced_message_ids
 from parsers.bounces import bounced_recipients
 from parsers.classify import classify
 from parsers.errors import Unparseable
-from parsers.headers import addresses, decode_text, first_message_id, message_ids, single_address
+from parsers.headers import (
+    addresses,
+    decode_text,
+    first_message_id,
+    header_text,
+    message_ids,
+    single_address,
+)
 from parsers.language import guess_language
 from parsers.limits import DEFAULT_LIMITS, HEADER_END, Limits, bound, force_structure_bound
 from parsers.model import Attachment, Classification, ParsedMail
 from parsers.skeleton import elide
+from parsers.text import one_line
 from parsers.threadkeys import thread_keys
 from parsers.visible import MAX_SCANNED_CHARS, visible_text
 
@@ -55,6 +64,7 @@ __all__ = [
 ]
 
 # Headers a mail has; input with none of them is not a mail.
+LOOP_HEADER = "X-Mailbridge-Loop"
 _MAIL_HEADERS = ("from", "sender", "to", "subject", "message-id", "date", "received", "return-path")
 _LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*(?:,|$)")
 
@@ -97,6 +107,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
     sender, sender_name = single_address(message, "From", hint)
     subject = decode_text(message.get("Subject"), hint)
     classification, reason = classify(message, sender=sender, subject=subject, text=full_text)
+    bounce = classification is Classification.BOUNCE
     if sender is None:
         defects.append("no usable From address")
     text = visible_text(full_text)
@@ -125,10 +136,12 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
         attachments=tuple(attachments),
         classification=classification,
         classification_reason=reason,
-        bounced_recipients=(
-            bounced_recipients(message) if classification is Classification.BOUNCE else ()
-        ),
+        bounced_recipients=bounced_recipients(message) if bounce else (),
+        bounced_message_ids=bounced_message_ids(message) if bounce else (),
         thread_keys=thread_keys(message, subject),
+        loop_markers=tuple(
+            one_line(header_text(v), 200) for v in message.get_all(LOOP_HEADER, [])[:5]
+        ),
         defects=tuple(dict.fromkeys(defects)),
     )
 

@@ -48,7 +48,13 @@ class ParsedMail:
     classification: Classification
     classification_reason: str
     bounced_recipients: tuple[str, ...]
+    # Of the mail a bounce returns (parsers.bounce_origin); a default, so that
+    # values built before the field existed still construct (kw_only allows it here).
+    bounced_message_ids: tuple[str, ...] = ()
     thread_keys: tuple[str, ...]
+    # X-Mailbridge-Loop values: a help desk's mark on mail it wrote (the engine
+    # never answers mail carrying its own).
+    loop_markers: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
