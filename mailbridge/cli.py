@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as error:
         print(f"mailbridge: {error} (try again later)", file=sys.stderr)
         return EX_TEMPFAIL
+    finally:
+        while _OPENED:
+            _OPENED.pop().dispose()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     p = add("show", _show, "show one ticket with its articles")
     p.add_argument("ref")
     p.add_argument("--json", action="store_true")
+    p = add("reply", _reply, "answer a ticket as an agent: mailed to requester and watchers")
+    p.add_argument("ref")
+    p.add_argument("--from", dest="agent", required=True, metavar="AGENT", help="agent address")
+    _text_options(p)
+    p = add("note", _note, "add an internal note (never mailed to the requester)")
+    p.add_argument("ref")
+    p.add_argument("--from", dest="agent", required=True, metavar="AGENT", help="agent address")
+    _text_options(p)
+    p = add("set", _set, "set status, owner or priority: set REF status=resolved owner=… ")
+    p.add_argument("ref")
+    p.add_argument("changes", nargs="+", metavar="FIELD=VALUE")
+    p.add_argument("--by", metavar="AGENT", default="", help="who made the change (for history)")
     p = add("quarantine", _quarantine, "list or retry quarantined mail")
     p.add_argument("action", choices=["list", "retry"])
     p.add_argument("id", nargs="?", type=int)
@@ -116,8 +131,89 @@ def _parser() -> argparse.ArgumentParser:
     return top
 
 
+def _text_options(p: argparse.ArgumentParser) -> None:
+    text = p.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="the text")
+    text.add_argument("--file", type=Path, help="read the text from this file (- for stdin)")
+
+
+def _text(args: argparse.Namespace) -> str:
+    if args.text is not None:
+        return str(args.text)
+    if str(args.file) == "-":
+        return sys.stdin.read()
+    try:
+        return str(args.file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{args.file}: {error}") from None
+
+
+def _agent_action(settings: Settings, act: Callable[..., list[Any]], *args: Any) -> int:
+    """Run one agent action and its notifications in one transaction."""
+    from mailbridge.ids import SecretsIds
+    from mailbridge.signing import Signer
+    from mailbridge.store.upsert import installation_secret
+    from notifiers import Renderer, enqueue
+
+    store = _store(settings)
+    now = SystemClock().now()
+    try:
+        with store.transaction() as session:
+            events = act(session, settings, *args, now)
+            enqueue(
+                session,
+                events,
+                settings=settings,
+                renderer=Renderer(),
+                ids=SecretsIds(),
+                signer=Signer(installation_secret(session)),
+                now=now,
+            )
+    except PolicyViolation as error:  # a forbidden transition: nothing was written
+        print(f"mailbridge: {error}", file=sys.stderr)
+        return EX_DATAERR
+    return EX_OK
+
+
+def _reply(args: argparse.Namespace, settings: Settings) -> int:
+    from mailbridge.engine.actions import reply
+
+    code = _agent_action(settings, reply, args.ref, args.agent, _text(args))
+    if code == EX_OK:
+        print(f"{args.ref.upper()}: reply queued for the requester and watchers")
+    return code
+
+
+def _note(args: argparse.Namespace, settings: Settings) -> int:
+    from mailbridge.engine.actions import note
+
+    code = _agent_action(settings, note, args.ref, args.agent, _text(args))
+    if code == EX_OK:
+        print(f"{args.ref.upper()}: internal note added")
+    return code
+
+
+def _set(args: argparse.Namespace, settings: Settings) -> int:
+    from mailbridge.engine.actions import parse_changes, set_fields
+
+    changes = parse_changes(args.changes)
+    by = args.by or os.environ.get("USER", "") or "command line"
+    code = _agent_action(settings, set_fields, args.ref, changes, by)
+    if code == EX_OK:
+        done = " ".join(f"{c.field}={c.value}" for c in changes)
+        print(f"{args.ref.upper()}: {done}")
+    return code
+
+
+# Stores a command opened; main() closes them, so a command run in process (tests,
+# scripts) leaves no connection behind.
+_OPENED: list[Store] = []
+
+
 def _store(settings: Settings) -> Store:
-    return open_store(settings, migrate=True)
+    store = open_store(settings, migrate=True)
+    _OPENED.append(store)
+    return store
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,6 +248,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     # The spool, like the SMTP receiver's: on SQLite a running daemon's worker
     # holds the main database's write lock for whole batches.
     spool = open_spool(store)
+    if spool is not None:
+        _OPENED.append(spool)
     record_id = ingest(
         spool or store, raw, sender=args.sender, recipients=recipients, clock=SystemClock()
     )
@@ -201,6 +299,8 @@ def _ticket_json(ticket: Ticket) -> dict[str, Any]:
         "queue": ticket.queue,
         "subject": ticket.subject,
         "requester": ticket.requester,
+        "owner": ticket.owner,
+        "priority": ticket.priority,
         "created_at": _iso(ticket.created_at),
         "updated_at": _iso(ticket.updated_at),
     }
@@ -227,6 +327,8 @@ def _tickets(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
+    from mailbridge.engine.threads import links_of, watchers_of
+
     store = _store(settings)
     with store.transaction() as session:
         ticket = session.scalar(
@@ -237,6 +339,8 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         if ticket is None:
             raise UsageError(f"no ticket {args.ref}")
         data = _ticket_json(ticket)
+        data["watchers"] = watchers_of(session, {ticket.id}).get(ticket.id, [])
+        data["links"] = links_of(session, ticket.id)
         data["articles"] = [
             {
                 "direction": _DIRECTION[a.kind],
@@ -246,6 +350,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
                 "subject": a.subject,
                 "text": a.text,
                 "thread_key": a.thread_key,
+                "thread_note": a.thread_note,
                 "created_at": _iso(a.created_at),
             }
             for a in ticket.articles
@@ -255,10 +360,15 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         return EX_OK
     print(f"{data['ref']}  [{data['type']}, {data['status']}]  {data['subject']}")
     print(f"queue {data['queue']}, requester {data['requester']}, opened {data['created_at']}")
+    print(f"owner {data['owner'] or '-'}, priority {data['priority']}")
+    if data["watchers"]:
+        print(f"watchers {', '.join(data['watchers'])}")
+    for link in data["links"]:
+        print(f"{link['kind']} {link['ref']}")
     for article in data["articles"]:
         print(
             f"\n--- {article['direction']} {article['kind']} from {article['from']} "
-            f"at {article['created_at']}"
+            f"at {article['created_at']} ({article['thread_note'] or article['thread_key']})"
         )
         print(article["text"].rstrip())
     return EX_OK

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 TicketTypeName = Literal["incident", "service_request", "problem", "change", "release"]
 OutboundMode = Literal["maildir", "smtp"]
+Priority = Literal["low", "normal", "high", "critical"]
+PRIORITIES: tuple[Priority, ...] = typing.get_args(Priority)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +55,11 @@ class OutboundSettings:
     password: str = ""
     timeout: float = 30.0
     max_attempts: int = 20
+    # Temporary failures retry with backoff until a mail is this old, then it fails.
+    max_age_hours: float = 120.0
+    # RFC 3834 rate limit: automatic mails (acknowledgements, notices) one address
+    # may get from us in an hour, whatever the conversation.
+    automatic_per_hour: int = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,10 +84,36 @@ class ParserSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TicketSettings:
+    """How a conversation goes on after the first mail (issue 5)."""
+
+    reopen_window_days: float = (
+        14.0  # a reply to a closed ticket reopens it; later, a new linked one
+    )
+    auto_close_days: float = 7.0  # a resolved ticket closes itself unless the requester replies
+    pending_reminder_days: float = 3.0  # a pending ticket reminds the requester once
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueSettings:
     address: str
     type: TicketTypeName = "incident"
     prefix: str = "INC"
+    name: str = "Help desk"  # shown as the sender's name and in templates
+    language: str = "en"  # notifications, when the requester's mail does not tell
+    priority: Priority = "normal"  # of a new ticket
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSettings:
+    """Someone who works tickets: their mail to a ticket is a public reply."""
+
+    address: str
+    name: str = ""
+    queues: tuple[str, ...] = ()  # queue addresses; none means every queue
+
+    def works(self, queue: str) -> bool:
+        return not self.queues or queue.lower() in (q.lower() for q in self.queues)
 
 
 def _default_queues() -> tuple[QueueSettings, ...]:
@@ -94,15 +127,34 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     parser: ParserSettings = field(default_factory=ParserSettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
     queues: tuple[QueueSettings, ...] = field(default_factory=_default_queues)
+    agents: tuple[AgentSettings, ...] = ()
     source: str = "<embedded defaults>"
 
     def queue_for(self, address: str) -> QueueSettings | None:
-        """Return the queue served at this address (case-insensitive), if any."""
+        """Return the queue served at this address (case-insensitive), if any.
+
+        A sub-address (`helpdesk+TOKEN@domain`, our reply and bounce addresses)
+        belongs to the queue at its base address.
+        """
         wanted = address.strip().lower()
-        for queue in self.queues:
-            if queue.address.lower() == wanted:
-                return queue
+        local, at, domain = wanted.rpartition("@")
+        base = f"{local.partition('+')[0]}{at}{domain}"
+        for candidate in dict.fromkeys((wanted, base)):
+            for queue in self.queues:
+                if queue.address.lower() == candidate:
+                    return queue
+        return None
+
+    def agent(self, address: str | None, queue: str | None = None) -> AgentSettings | None:
+        """The configured agent with this address (working this queue, if given)."""
+        if not address:
+            return None
+        wanted = address.strip().lower()
+        for agent in self.agents:
+            if agent.address.lower() == wanted and (queue is None or agent.works(queue)):
+                return agent
         return None
 
     @property
@@ -127,6 +179,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "outbound": OutboundSettings,
     "intake": IntakeSettings,
     "parser": ParserSettings,
+    "tickets": TicketSettings,
 }
 
 ENV_PREFIX = "MAILBRIDGE_"
@@ -196,7 +249,7 @@ def _from_env_text(raw: str, hint: Any, key: str, source: str) -> Any:
 
 
 def _build_settings(data: dict[str, Any], source: str) -> Settings:
-    known = {*_SECTIONS, "queues"}
+    known = {*_SECTIONS, "queues", "agents"}
     for top in data:
         if top not in known:
             raise ConfigError(
@@ -216,6 +269,13 @@ def _build_settings(data: dict[str, Any], source: str) -> Settings:
         kwargs["queues"] = tuple(
             _build(QueueSettings, q, f"queues[{i}]", source) for i, q in enumerate(queues)
         )
+    if "agents" in data:
+        agents = data["agents"]
+        if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
+            raise ConfigError("agents", "is not an array of tables", "write [[agents]]", source)
+        kwargs["agents"] = tuple(
+            _build(AgentSettings, a, f"agents[{i}]", source) for i, a in enumerate(agents)
+        )
     settings = Settings(**kwargs)
     _check(settings)
     return settings
@@ -233,6 +293,8 @@ def _build(cls: type[Any], table: dict[str, Any], where: str, source: str) -> An
                 source=source,
             )
         _check_type(value, hints[key], f"{where}.{key}", source)
+        if isinstance(value, list):
+            table = {**table, key: tuple(value)}
     for name, f in fields.items():
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and name not in table:
@@ -242,6 +304,10 @@ def _build(cls: type[Any], table: dict[str, Any], where: str, source: str) -> An
 
 def _check_type(value: Any, hint: Any, key: str, source: str) -> None:
     origin = typing.get_origin(hint)
+    if origin is tuple:  # tuple[str, ...]: a TOML array of strings
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, f"{value!r} has the wrong type", "use a list of strings", source)
+        return
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
@@ -290,11 +356,40 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 f"queues[{i}].prefix", f"{queue.prefix!r} is not a ref prefix", "use e.g. INC", src
             )
+    agents: set[str] = set()
+    for i, agent in enumerate(settings.agents):
+        if "@" not in agent.address or any(c.isspace() for c in agent.address):
+            raise ConfigError(f"agents[{i}].address", "is not an address", "use user@domain", src)
+        if agent.address.lower() in agents:
+            raise ConfigError(f"agents[{i}].address", "is listed twice", "remove one", src)
+        if agent.address.lower() in seen:
+            raise ConfigError(
+                f"agents[{i}].address", "is a queue address", "agents are people, not queues", src
+            )
+        agents.add(agent.address.lower())
+        for address in agent.queues:
+            if address.lower() not in seen:
+                raise ConfigError(
+                    f"agents[{i}].queues",
+                    f"{address!r} is not a queue",
+                    "list [[queues]] addresses",
+                    src,
+                )
     if "@" not in settings.outbound.from_address:
         raise ConfigError("outbound.from_address", "is not an address", "use user@domain", src)
     for limit in dataclasses.fields(ParserSettings):
         if getattr(settings.parser, limit.name) < 1:
             raise ConfigError(f"parser.{limit.name}", "must be >= 1", "use 1 or more", src)
+    for name in ("reopen_window_days", "auto_close_days", "pending_reminder_days"):
+        if getattr(settings.tickets, name) <= 0:
+            raise ConfigError(f"tickets.{name}", "must be more than 0", "use days, e.g. 14", src)
+    if settings.outbound.automatic_per_hour < 0 or settings.outbound.max_age_hours <= 0:
+        raise ConfigError(
+            "outbound",
+            "automatic_per_hour must be >= 0 and max_age_hours > 0",
+            "use e.g. 10 and 120",
+            src,
+        )
     if settings.intake.batch_size < 1 or settings.intake.max_attempts < 1:
         raise ConfigError(
             "intake", "batch_size and max_attempts must be >= 1", "use 1 or more", src

@@ -12,26 +12,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import parsers
 from mailbridge.clock import Clock
 from mailbridge.engine import intake
+from mailbridge.engine.schedule import due_work
 from mailbridge.errors import PermanentFailure, TemporaryFailure
+from mailbridge.events import TicketEvent
 from mailbridge.ids import IdSource
 from mailbridge.settings import Settings, parser_limits
+from mailbridge.signing import Signer
 from mailbridge.store import Store
 from mailbridge.store.models import IntakeRecord, IntakeStatus
 from mailbridge.store.spool import copy_into, forget, move_spooled, read_spooled
+from mailbridge.store.upsert import installation_secret
 from notifiers import Renderer, deliver_due, enqueue
 from notifiers.delivery import Outgoing, Transport, make_transport, record_results
+from notifiers.guard import prune
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,9 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.store = store
+        with store.reading() as session:
+            self.signer = Signer(installation_secret(session))
+        self._next_housekeeping = clock.now()
         self.spool = spool
         self.limits = parser_limits(settings)
         self.clock = clock
@@ -154,7 +166,7 @@ class Worker:
         with self.store.transaction() as session:
             now = self.clock.now()
             copy_into(session.connection(), spooled)
-            record_results(session, recorded, now, self.settings.outbound.max_attempts)
+            record_results(session, recorded, now, self.settings.outbound)
             good: list[tuple[intake.Claimed, parsers.ParsedMail]] = []
             for claimed in intake.claim(session, list(parsed)):
                 mail = parsed[claimed.id]
@@ -173,17 +185,9 @@ class Worker:
                     quarantined += 1
                 else:
                     good.append((claimed, mail))
-            events = intake.take_all(session, good, self.settings, now)
+            events = intake.take_all(session, good, self.settings, self.signer, now)
             # Leased at birth and sent right after the commit: no extra transaction.
-            outgoing = enqueue(
-                session,
-                events,
-                settings=self.settings,
-                renderer=self.renderer,
-                ids=self.ids,
-                now=now,
-                lease_until=now + self.transport.lease,
-            )
+            outgoing = self.notify(session, events, now, lease_until=now + self.transport.lease)
         if self.spool is not None:
             forget(self.spool, spooled)
         for key in recorded:
@@ -217,9 +221,7 @@ class Worker:
         if self._unrecorded:
             recorded = dict(self._unrecorded)
             with self.store.transaction() as session:
-                record_results(
-                    session, recorded, self.clock.now(), self.settings.outbound.max_attempts
-                )
+                record_results(session, recorded, self.clock.now(), self.settings.outbound)
             for key in recorded:
                 self._unrecorded.pop(key, None)
 
@@ -242,6 +244,39 @@ class Worker:
         self.record_sends()
         return deliver_due(self.store, self.settings.outbound, self.transport, self.clock)
 
+    def housekeeping(self, *, force: bool = False) -> int:
+        """Close resolved tickets, remind pending ones, forget old rate-limit rows;
+        at most once a minute unless forced. Returns how many mails it queued."""
+        now = self.clock.now()
+        if not force and now < self._next_housekeeping:
+            return 0
+        self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
+        with self.store.transaction() as session:
+            events = due_work(session, self.settings, now)
+            prune(session, now)
+            queued = self.notify(session, events, now)
+        return len(queued)
+
+    def notify(
+        self,
+        session: Session,
+        events: Sequence[TicketEvent],
+        now: datetime,
+        *,
+        lease_until: datetime | None = None,
+    ) -> list[Outgoing]:
+        """Queue the mails these events call for, in the caller's transaction."""
+        return enqueue(
+            session,
+            events,
+            settings=self.settings,
+            renderer=self.renderer,
+            ids=self.ids,
+            signer=self.signer,
+            now=now,
+            lease_until=lease_until,
+        )
+
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
         """Loop until told to stop: take intake, deliver, then wait to be woken or time out."""
         try:
@@ -261,6 +296,8 @@ class Worker:
             try:
                 result = self.take_batch()
                 # Busy: retries and bookkeeping wait for a quiet moment.
+                if result.taken == 0:
+                    self.housekeeping()
                 sent = self.deliver() if result.taken == 0 else 0
                 failures = 0
             except TemporaryFailure as error:

@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock
 from mailbridge.errors import PermanentFailure, RelayUnavailable
 from mailbridge.settings import OutboundSettings
 from mailbridge.store import Store
-from mailbridge.store.models import OutboxMessage, OutboxStatus
+from mailbridge.store.models import Article, ArticleKind, Event, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,9 @@ def _send_one(client: smtplib.SMTP, mail: Outgoing) -> Exception | None:
 
 
 def _translate(error: smtplib.SMTPResponseException) -> Exception:
-    text = f"relay answered {error.smtp_code} {error.smtp_error!r}"
+    said = error.smtp_error
+    words = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    text = f"relay answered {error.smtp_code} {' '.join(words.split())}"
     return PermanentFailure(text) if error.smtp_code >= 500 else RelayUnavailable(text)
 
 
@@ -208,18 +210,54 @@ def lease(rows: Iterable[OutboxMessage], now: datetime, transport: Transport) ->
 
 
 def record_results(
-    session: Session, results: dict[int, Exception | None], now: datetime, max_attempts: int
+    session: Session,
+    results: dict[int, Exception | None],
+    now: datetime,
+    settings: OutboundSettings,
 ) -> int:
-    """Mark leased rows sent, retried later or failed; return how many were sent."""
+    """Mark leased rows sent, retried later or failed; return how many were sent.
+
+    A mail that fails for good (a 5xx, too many attempts, older than
+    `max_age_hours`) says so on its ticket: an event and an internal note.
+    """
     if not results:
         return 0
     sent = 0
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(results))))
     for row in rows:
         error = results[row.id]
-        _mark(row, error, now, max_attempts)
+        if _mark(row, error, now, settings) and row.ticket_id is not None:
+            _show_failure(session, row, now)
         sent += error is None
     return sent
+
+
+def _show_failure(session: Session, row: OutboxMessage, now: datetime) -> None:
+    text = (
+        f"Our {row.kind} mail to {', '.join(row.recipients)} could not be delivered "
+        f"after {row.attempts} attempt(s): {row.last_error}"
+    )
+    data = {"outbox_id": row.id, "recipients": row.recipients, "error": row.last_error}
+    session.execute(
+        insert(Event),
+        {"ticket_id": row.ticket_id, "kind": "delivery.failed", "data": data, "created_at": now},
+    )
+    session.execute(
+        insert(Article),
+        {
+            "ticket_id": row.ticket_id,
+            "kind": ArticleKind.INTERNAL_NOTE,
+            "message_id": None,
+            "sha256": None,
+            "sender": row.sender,
+            "subject": "delivery failed",
+            "text": text,
+            "thread_key": "delivery",
+            "thread_note": f"outbox message {row.id}",
+            "intake_id": None,
+            "created_at": now,
+        },
+    )
 
 
 def deliver_due(
@@ -240,21 +278,26 @@ def deliver_due(
         return 0
     results = transport.send(batch)
     with store.transaction() as session:
-        return record_results(session, results, clock.now(), settings.max_attempts)
+        return record_results(session, results, clock.now(), settings)
 
 
-def _mark(row: OutboxMessage, error: Exception | None, now: datetime, max_attempts: int) -> None:
+def _mark(
+    row: OutboxMessage, error: Exception | None, now: datetime, settings: OutboundSettings
+) -> bool:
+    """Write the outcome of one attempt; return True if the mail failed for good."""
     if error is None:
         row.status = OutboxStatus.SENT
         row.sent_at = now
         row.next_attempt_at = None
         row.last_error = None
-        return
+        return False
     row.last_error = str(error)[:4000]
-    if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+    too_old = now - row.created_at >= timedelta(hours=settings.max_age_hours)
+    if isinstance(error, PermanentFailure) or row.attempts >= settings.max_attempts or too_old:
         row.status = OutboxStatus.FAILED
         row.next_attempt_at = None
         log.warning("outbox.failed", extra={"outbox_id": row.id, "error": row.last_error})
-    else:
-        row.next_attempt_at = now + backoff(row.attempts)
-        log.info("outbox.retry", extra={"outbox_id": row.id, "error": row.last_error})
+        return True
+    row.next_attempt_at = now + backoff(row.attempts)
+    log.info("outbox.retry", extra={"outbox_id": row.id, "error": row.last_error})
+    return False

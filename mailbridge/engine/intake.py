@@ -20,20 +20,16 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock
-from mailbridge.engine.lifecycle import INITIAL_STATUS
-from mailbridge.engine.tickets import lock_counters, reserve_refs
-from mailbridge.events import TicketOpened
+from mailbridge.engine.followups import FollowUp, take_followups
+from mailbridge.engine.openings import Opening, open_tickets
+from mailbridge.engine.people import watchers_from
+from mailbridge.engine.threads import decide_all
+from mailbridge.engine.tickets import lock_counters
+from mailbridge.events import TicketEvent
 from mailbridge.settings import QueueSettings, Settings
+from mailbridge.signing import Signer
 from mailbridge.store import Store
-from mailbridge.store.models import (
-    Article,
-    ArticleKind,
-    Event,
-    IntakeRecord,
-    IntakeStatus,
-    Ticket,
-)
-from mailbridge.store.models import TicketType as TicketTypeEnum
+from mailbridge.store.models import Article, IntakeRecord, IntakeStatus, Ticket
 from parsers import Classification, ParsedMail, peek
 
 _NEVER_ANSWER_LOCALPARTS = frozenset(
@@ -140,29 +136,49 @@ def claim(session: Session, ids: Sequence[int]) -> list[Claimed]:
     return [Claimed(*row) for row in session.execute(query)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Opening:
-    record: Claimed
-    parsed: ParsedMail
-    queue: QueueSettings
-    requester: str
-    answerable: bool
-    silence_reason: str
-
-
 def take_all(
     session: Session,
     batch: Sequence[tuple[Claimed, ParsedMail]],
     settings: Settings,
+    signer: Signer,
     now: datetime,
-) -> list[TicketOpened]:
-    """Open a ticket per queue each mail was for, unless that queue already has it.
+) -> list[TicketEvent]:
+    """Take each mail onto the ticket it continues, or open one per queue it was for.
 
-    Built for batches: one dedupe query, one counter update per prefix and one
-    bulk insert per table for the whole batch, whatever its size (per-mail
-    round trips, then the ORM's per-object flush, were most of the worker's time).
+    A mail that answers another mail of the same batch waits for a later round,
+    so the ticket its parent opens is there to be found.
     """
-    openings: list[_Opening] = []
+    events: list[TicketEvent] = []
+    for round_ in _rounds(batch):
+        events += _take_round(session, round_, settings, signer, now)
+    return events
+
+
+def _rounds(
+    batch: Sequence[tuple[Claimed, ParsedMail]],
+) -> list[list[tuple[Claimed, ParsedMail]]]:
+    rounds: list[list[tuple[Claimed, ParsedMail]]] = [[]]
+    seen: set[str] = set()
+    for record, parsed in batch:
+        parents = {parsed.in_reply_to, *parsed.references} - {None}
+        if parents & seen:
+            rounds.append([])
+            seen = set()
+        rounds[-1].append((record, parsed))
+        if parsed.message_id:
+            seen.add(parsed.message_id)
+    return [r for r in rounds if r]
+
+
+def _take_round(
+    session: Session,
+    batch: Sequence[tuple[Claimed, ParsedMail]],
+    settings: Settings,
+    signer: Signer,
+    now: datetime,
+) -> list[TicketEvent]:
+    openings: list[Opening] = []
+    followups: list[FollowUp] = []
     outcomes: list[dict[str, Any]] = []
     targets = [target_queues(record, parsed, settings) for record, parsed in batch]
     # Hold the counters of the prefixes we may use before looking for duplicates:
@@ -170,121 +186,61 @@ def take_all(
     # commit, and its dedupe query sees our tickets (PostgreSQL, READ COMMITTED).
     lock_counters(session, {q.prefix for queues in targets for q in queues})
     taken = _taken_keys(session, {record.sha256 for record, _ in batch})
-    for (record, parsed), queues in zip(batch, targets, strict=True):
-        requester = parsed.sender or record.envelope_sender or "unknown@invalid"
-        answerable, why = may_answer(parsed, record.envelope_sender, settings)
-        opened_any = False
-        for queue in queues:
-            key = (parsed.message_id, record.sha256, queue.address)
-            if key in taken or (parsed.message_id is None and key[1:] in taken):
-                continue
-            taken.update((key, key[1:]))  # the same mail twice in one batch
-            openings.append(_Opening(record, parsed, queue, requester, answerable, why))
-            opened_any = True
+    decisions = decide_all(
+        session,
+        [(parsed, record.envelope_recipients) for record, parsed in batch],
+        settings,
+        signer,
+        now,
+    )
+    for (record, parsed), queues, decision in zip(batch, targets, decisions, strict=True):
+        sender = parsed.sender or record.envelope_sender or "unknown@invalid"
+        if decision.found is not None:
+            queues = [settings.queue_for(decision.found.ticket.queue) or queues[0]]
+        fresh = [q for q in queues if _first_time(taken, parsed.message_id, record.sha256, q)]
+        if decision.found is not None and fresh:
+            followups.append(FollowUp(record.id, record.sha256, parsed, sender, decision.found))
+        elif fresh:
+            answerable, why = may_answer(parsed, record.envelope_sender, settings)
+            watchers = tuple(watchers_from(parsed, settings, besides=[sender]))
+            openings += [
+                Opening(
+                    record.id,
+                    record.sha256,
+                    parsed,
+                    queue,
+                    sender,
+                    answerable,
+                    why,
+                    decision,
+                    watchers,
+                )
+                for queue in fresh
+            ]
         outcomes.append(
             {
                 "id": record.id,
-                "status": IntakeStatus.PROCESSED if opened_any else IntakeStatus.DUPLICATE,
+                "status": IntakeStatus.PROCESSED if fresh else IntakeStatus.DUPLICATE,
                 "processed_at": now,
                 "error": None,
             }
         )
     if outcomes:
         session.execute(update(IntakeRecord), outcomes)  # one executemany by primary key
-    if not openings:
-        return []
-    refs = _refs_for(session, openings)
-    # Bulk statements, not the unit of work: its per-object bookkeeping was
-    # half of the worker's time. Ids come back in the order the rows went in.
-    ticket_ids = _insert_returning_ids(
-        session,
-        Ticket,
-        [
-            {
-                "ref": ref,
-                "type": TicketTypeEnum(o.queue.type),
-                "status": INITIAL_STATUS[TicketTypeEnum(o.queue.type)],
-                "queue": o.queue.address,
-                "subject": _subject_of(o),
-                "requester": o.requester[:320],
-                "created_at": now,
-                "updated_at": now,
-            }
-            for o, ref in zip(openings, refs, strict=True)
-        ],
-    )
-    event_ids = _insert_returning_ids(
-        session,
-        Event,
-        [
-            {
-                "ticket_id": ticket_id,
-                "kind": "ticket.opened",
-                "data": {
-                    "intake_id": o.record.id,
-                    "classification": o.parsed.classification.value,
-                    "acknowledge": o.answerable,
-                    "silence_reason": o.silence_reason,
-                },
-                "created_at": now,
-            }
-            for o, ticket_id in zip(openings, ticket_ids, strict=True)
-        ],
-    )
-    session.execute(
-        insert(Article),
-        [
-            {
-                "ticket_id": ticket_id,
-                "kind": ArticleKind.INBOUND_REPLY,
-                "message_id": o.parsed.message_id,
-                "sha256": o.record.sha256,
-                "sender": o.requester[:320],
-                "subject": o.parsed.subject[:998],
-                "text": o.parsed.text,
-                "thread_key": "new",
-                "intake_id": o.record.id,
-                "created_at": now,
-            }
-            for o, ticket_id in zip(openings, ticket_ids, strict=True)
-        ],
-    )
-    return [
-        TicketOpened(
-            event_id=event_id,
-            ticket_id=ticket_id,
-            ref=ref,
-            queue=o.queue.address,
-            subject=_subject_of(o),
-            requester=o.requester,
-            language=o.parsed.language,
-            inbound_message_id=o.parsed.message_id,
-            inbound_references=o.parsed.references,
-            acknowledge=o.answerable,
-            silence_reason=o.silence_reason,
-        )
-        for o, ref, ticket_id, event_id in zip(openings, refs, ticket_ids, event_ids, strict=True)
-    ]
+    events: list[TicketEvent] = list(open_tickets(session, openings, now))
+    events += take_followups(session, followups, settings, now)
+    return events
 
 
-def _subject_of(opening: _Opening) -> str:
-    return (opening.parsed.subject or "(no subject)")[:998]
-
-
-def _insert_returning_ids(
-    session: Session, model: type[Ticket] | type[Event], rows: list[dict[str, Any]]
-) -> list[int]:
-    statement = insert(model).returning(model.id, sort_by_parameter_order=True)
-    return list(session.scalars(statement, rows))
-
-
-def _refs_for(session: Session, openings: list[_Opening]) -> list[str]:
-    """Refs for each opening, in order: one counter update per prefix."""
-    wanted: dict[str, int] = {}
-    for o in openings:
-        wanted[o.queue.prefix] = wanted.get(o.queue.prefix, 0) + 1
-    pools = {prefix: iter(reserve_refs(session, prefix, n)) for prefix, n in sorted(wanted.items())}
-    return [next(pools[o.queue.prefix]) for o in openings]
+def _first_time(
+    taken: set[tuple[str | None, ...]], message_id: str | None, sha256: str, queue: QueueSettings
+) -> bool:
+    """Whether this mail is not on a ticket of this queue yet; remember it now."""
+    key = (message_id, sha256, queue.address)
+    if key in taken or (message_id is None and key[1:] in taken):
+        return False
+    taken.update((key, key[1:]))  # the same mail twice in one batch
+    return True
 
 
 def _taken_keys(session: Session, hashes: set[str]) -> set[tuple[str | None, ...]]:
@@ -339,6 +295,9 @@ def may_answer(parsed: ParsedMail, envelope_sender: str, settings: Settings) -> 
     own = settings.own_addresses
     if parsed.sender.lower() in own or envelope_sender.lower() in own:
         return False, "mail from our own address"
+    domains = {q.address.rpartition("@")[2].lower() for q in settings.queues}
+    if any(m.split(" ")[0].lower() in domains for m in parsed.loop_markers):
+        return False, "mail carrying our own loop marker"
     return True, ""
 
 

@@ -102,12 +102,12 @@ def check_transition(ticket_type: TicketType, current: str, wanted: str) -> None
     if wanted not in table:
         known = ", ".join(table)
         raise ForbiddenTransition(
-            f"{wanted!r} is not a status of a {ticket_type.value} (statuses: {known})"
+            f"{wanted!r} is not a status in the {ticket_type.value} lifecycle (statuses: {known})"
         )
     allowed = table.get(current, frozenset())
     if wanted not in allowed:
         choices = ", ".join(sorted(allowed)) or "none: the ticket is closed for good"
         raise ForbiddenTransition(
-            f"a {ticket_type.value} cannot go from {current!r} to {wanted!r} "
+            f"the {ticket_type.value} lifecycle does not go from {current!r} to {wanted!r} "
             f"(from {current!r}: {choices})"
         )

@@ -9,13 +9,14 @@ so refs have neither gaps nor collisions.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbridge.engine.lifecycle import INITIAL_STATUS
-from mailbridge.store.models import RefCounter, Ticket, TicketType
+from mailbridge.store.models import Event, RefCounter, Ticket, TicketType
+from mailbridge.store.upsert import insert_missing
 
 FIRST_NUMBER = 1001
 
@@ -44,12 +45,11 @@ def lock_counters(session: Session, prefixes: set[str]) -> None:
     """
     if not prefixes:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(RefCounter)
-        .values([{"prefix": p, "last_number": FIRST_NUMBER - 1} for p in sorted(prefixes)])
-        .on_conflict_do_nothing(index_elements=["prefix"])
+    insert_missing(
+        session,
+        RefCounter,
+        [{"prefix": p, "last_number": FIRST_NUMBER - 1} for p in sorted(prefixes)],
+        ["prefix"],
     )
     session.execute(
         select(RefCounter.prefix)
@@ -88,7 +88,29 @@ def open_ticket(
         requester=requester[:320],
         created_at=now,
         updated_at=now,
+        status_changed_at=now,
     )
     session.add(ticket)
     session.flush()
     return ticket
+
+
+def record_event(
+    session: Session, ticket_id: int, kind: str, data: dict[str, Any], now: datetime
+) -> int:
+    """Add one event to a ticket's history; return its id."""
+    statement = insert(Event).returning(Event.id)
+    event_id: int = session.scalars(
+        statement, {"ticket_id": ticket_id, "kind": kind, "data": data, "created_at": now}
+    ).one()
+    return event_id
+
+
+def set_status(session: Session, ticket_id: int, status: str, now: datetime) -> None:
+    """Write a status and when it changed (the reopen window and the clocks count from it)."""
+    session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id)
+        .values(status=status, status_changed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -141,6 +141,7 @@ class RefCounter(Base):
 
 class Ticket(Base):
     __tablename__ = "ticket"
+    __table_args__ = (Index("ix_ticket_status_changed", "status", "status_changed_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
@@ -151,10 +152,85 @@ class Ticket(Base):
     requester: Mapped[str] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(String(320))
+    priority: Mapped[str] = mapped_column(String(16), server_default="normal")
+    # Notifications are written in this language (from the requester's first mail).
+    language: Mapped[str | None] = mapped_column(String(16))
+    status_changed_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]  # the pending reminder for the current pending spell
+    # Outlook's conversation (Thread-Index base, base64), so its client groups our mails.
+    thread_base: Mapped[str | None] = mapped_column(String(64))
+    # The first ticket of a conversation (NULL: this one). A ticket opened by a
+    # stranger's mail naming another shares that one's: acknowledgements are
+    # limited per address and conversation.
+    conversation_id: Mapped[int | None] = mapped_column(Integer)
 
     articles: Mapped[list[Article]] = relationship(
         back_populates="ticket", order_by="Article.id", cascade="all, delete-orphan"
     )
+
+
+class Watcher(Base):
+    """Someone kept informed of a ticket: Cc'd on a mail to it, or added by an agent."""
+
+    __tablename__ = "watcher"
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime]
+
+
+class TicketLink(Base):
+    """`ticket` was opened from `other`: a reply after the reopen window ("follows"),
+    or a stranger's mail carrying its tag ("mentions")."""
+
+    __tablename__ = "ticket_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    other_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class AutomaticMail(Base):
+    """One automatic mail sent to an address: the persisted RFC 3834 rate limit."""
+
+    __tablename__ = "automatic_mail"
+    __table_args__ = (Index("ix_automatic_mail_address_sent", "address", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    conversation_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime]
+
+
+class UndeliverableAddress(Base):
+    """An address our mail bounced from: nothing more is sent to it."""
+
+    __tablename__ = "undeliverable_address"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    since: Mapped[datetime]
+
+
+class Installation(Base):
+    """One row: this installation's secret, created by the migration, never logged.
+
+    It signs reply tokens and the ticket tag in our Message-IDs, so a reply is
+    trusted to name its ticket; nodes sharing a database share it.
+    """
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
 
 
 class Article(Base):
@@ -172,6 +248,8 @@ class Article(Base):
     subject: Mapped[str] = mapped_column(String(998))
     text: Mapped[str] = mapped_column(Text)
     thread_key: Mapped[str] = mapped_column(String(32))
+    # Why the mail landed here, in words: the key that matched and what it named.
+    thread_note: Mapped[str | None] = mapped_column(String(998))
     intake_id: Mapped[int | None] = mapped_column(ForeignKey("intake_record.id"), index=True)
     created_at: Mapped[datetime]
 

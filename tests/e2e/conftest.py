@@ -20,7 +20,7 @@ HELPDESK = Queue("helpdesk@example.org", "incident", "INC")
 REQUESTS = Queue("requests@example.org", "service_request", "REQ")
 
 
-def _finish(installation: Installation) -> None:
+def finish(installation: Installation) -> None:
     leaked = installation.close()
     if leaked:
         pytest.fail("the daemon left processes behind (killed now):\n" + "\n".join(leaked))
@@ -48,7 +48,7 @@ def installation(database_url: str, tmp_path: Path) -> Iterator[Installation]:
         env=clean_environment(),
     )
     yield installation
-    _finish(installation)
+    finish(installation)
 
 
 @pytest.fixture
@@ -68,4 +68,4 @@ def bare_installation(tmp_path: Path) -> Iterator[Installation]:
         env=clean_environment(MAILBRIDGE_SMTP_PORT=str(port)),
     )
     yield installation
-    _finish(installation)
+    finish(installation)

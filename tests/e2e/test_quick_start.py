@@ -7,6 +7,7 @@ This is the first thing a new admin tries, so it runs both on a written config
 from __future__ import annotations
 
 import smtplib
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def _assert_acknowledgement(acks: list[DeliveredMail], *, ref: str, sender: str)
     assert "<1@example.org>" in ack.header("References").split()
     assert ack.header("Auto-Submitted") == "auto-replied"
     assert ack.header("To") == "alice@example.org"
-    assert ack.header("From") == sender
+    assert parseaddr(ack.header("From"))[1] == sender
     assert ack.header("Message-ID").startswith("<")
 
 

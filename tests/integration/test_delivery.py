@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -11,22 +10,12 @@ from mailbridge.settings import Settings
 from mailbridge.store import Store
 from mailbridge.store.models import OutboxMessage, OutboxStatus
 from notifiers.delivery import MaildirTransport, SmtpTransport, deliver_due
+from tests.support.clock import StepClock
+from tests.support.desk import LocalDesk
+from tests.support.mails import compose as compose_mail
 from tests.support.mails import maildir_messages
 from tests.support.ports import free_port
 from tests.support.smtp import smtp_sink
-
-
-class StepClock:
-    """A clock tests move by hand, so backoff can be crossed without sleeping."""
-
-    def __init__(self) -> None:
-        self.current = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
 
 
 def _queue_mail(store: Store, clock: StepClock, n: int = 1) -> list[int]:
@@ -139,3 +128,37 @@ def test_a_refused_login_is_retried_not_failed(settings: Settings, store: Store)
     [row] = _rows(store)
     assert row.status is OutboxStatus.PENDING
     assert sink.mails == []
+
+
+def test_a_failure_for_good_shows_on_the_ticket(settings: Settings, store: Store) -> None:
+    """A 5xx fails at once; a 4xx retries until the mail is max_age_hours old. Both say
+    so on the ticket, where the agent looks."""
+    with smtp_sink() as (sink, port):
+        outbound = replace(settings.outbound, mode="smtp", relay_port=port, max_age_hours=6)
+        desk = LocalDesk(replace(settings, outbound=outbound), store)
+        sink.fail_with = "550 5.1.1 no such user"
+        desk.receive(
+            compose_mail(message_id="<a@example.org>").encode(),
+            sender="a@x.org",
+            to=["helpdesk@example.org"],
+        )
+        desk.take()
+        sink.fail_with = "451 4.3.0 try later"
+        desk.receive(
+            compose_mail(message_id="<b@example.org>", sender="bob@example.org").encode(),
+            sender="bob@example.org",
+            to=["helpdesk@example.org"],
+        )
+        desk.take()
+        for _ in range(8):  # retries, each when due, until the mail is six hours old
+            desk.clock.advance(hours=1)
+            deliver_due(store, outbound, SmtpTransport(outbound), desk.clock)
+    assert sink.mails == []
+    first, second = _rows(store)
+    assert (first.status, first.attempts) == (OutboxStatus.FAILED, 1)
+    assert second.status is OutboxStatus.FAILED
+    assert 1 < second.attempts < outbound.max_attempts
+    for ref, error in [("INC-1001", "550 5.1.1"), ("INC-1002", "451 4.3.0")]:
+        notes = [a for a in desk.ticket(ref)["articles"] if a[0] == "internal_note"]
+        assert len(notes) == 1
+        assert error in notes[0][3]

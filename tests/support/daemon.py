@@ -71,8 +71,14 @@ def write_config(
     maildir: Path,
     from_address: str,
     queues: Sequence[Queue],
+    agents: Sequence[tuple[str, str]] = (),
+    extra: str = "",
 ) -> Path:
-    """Write a daemon config as an admin would: one TOML file, outbound to a Maildir."""
+    """Write a daemon config as an admin would: one TOML file, outbound to a Maildir.
+
+    `agents` are (address, name) pairs working every queue; `extra` is TOML
+    appended as is (say, a [tickets] section).
+    """
 
     def q(value: str) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
@@ -99,7 +105,9 @@ def write_config(
             f"prefix = {q(queue.prefix)}",
             "",
         ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    for address, name in agents:
+        lines += ["[[agents]]", f"address = {q(address)}", f"name = {q(name)}", ""]
+    path.write_text("\n".join(lines) + extra, encoding="utf-8")
     return path
 
 

@@ -52,6 +52,8 @@ def _mail(headers: str) -> parsers.ParsedMail:
 def test_may_answer_a_person_but_not_a_machine_or_ourselves() -> None:
     settings = Settings()
     assert may_answer(_mail("From: bob@example.org"), "bob@example.org", settings) == (True, "")
+    other_desk = _mail("From: bob@example.org\r\nX-Mailbridge-Loop: example.net 0a1b2c")
+    assert may_answer(other_desk, "bob@example.org", settings) == (True, "")
     silent = [
         (_mail("From: bob@example.org"), ""),
         (_mail("From: bob@example.org"), "<>"),
@@ -60,6 +62,8 @@ def test_may_answer_a_person_but_not_a_machine_or_ourselves() -> None:
         (_mail("From: helpdesk@localhost"), "helpdesk@localhost"),
         (_mail("From: bob@example.org"), "HELPDESK@localhost"),
         (_mail("To: nobody@example.org"), "bob@example.org"),
+        # A mail of ours that came back through a forward rule that rewrote From.
+        (_mail("From: bob@example.org\r\nX-Mailbridge-Loop: localhost 0a1b2c"), "bob@example.org"),
     ]
     for parsed, envelope in silent:
         answer, why = may_answer(parsed, envelope, settings)

@@ -36,7 +36,7 @@ def test_example_file_runs_as_is_and_equals_the_defaults() -> None:
 
 def test_example_file_documents_every_key() -> None:
     text = EXAMPLE.read_text()
-    for section in ("database", "smtp", "outbound", "intake"):
+    for section in ("database", "smtp", "outbound", "intake", "parser", "tickets"):
         for name in getattr(Settings(), section).__dataclass_fields__:
             assert f"\n{name} = " in text, f"{section}.{name} is not in the example config"
 

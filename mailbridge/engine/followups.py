@@ -1,0 +1,229 @@
+"""Mails that continue a ticket: replies from its people, agents' answers, bounces.
+
+- A reply from the requester, a watcher or anyone holding a strong key is an
+  inbound article; a human reply to a pending, resolved or closed (within the
+  reopen window) ticket puts it back to work. Automatic mail is kept on the
+  ticket and changes nothing.
+- A mail from one of the queue's agents is a public reply: it is sent on to
+  the requester and watchers (notifiers), under the help desk's address.
+- A delivery failure report about our mail marks the failed addresses that take
+  part in the ticket undeliverable: nothing more is sent to them, and the
+  ticket says so.
+Cc'd addresses of human mail become watchers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from mailbridge.engine.conversation import conversations
+from mailbridge.engine.lifecycle import LIFECYCLES
+from mailbridge.engine.people import add_watchers, watchers_from
+from mailbridge.engine.threads import Found, TicketState
+from mailbridge.engine.tickets import record_event, set_status
+from mailbridge.events import PublicReply, StatusChanged, TicketEvent
+from mailbridge.settings import Settings
+from mailbridge.store.models import (
+    Article,
+    ArticleKind,
+    Ticket,
+    TicketType,
+    UndeliverableAddress,
+)
+from mailbridge.store.upsert import insert_missing
+from parsers import Classification, ParsedMail
+
+# Where a ticket goes back to work when its requester writes again.
+WORKING_STATUS: dict[TicketType, str] = {
+    TicketType.INCIDENT: "in_progress",
+    TicketType.SERVICE_REQUEST: "in_fulfilment",
+    TicketType.PROBLEM: "investigating",
+}
+WAITING_STATUSES = frozenset({"pending", "resolved", "fulfilled", "closed"})
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    intake_id: int
+    sha256: str
+    parsed: ParsedMail
+    sender: str
+    found: Found
+
+
+def take_followups(
+    session: Session, followups: Sequence[FollowUp], settings: Settings, now: datetime
+) -> list[TicketEvent]:
+    """Write each follow-up on its ticket; return the events notifiers act on."""
+    if not followups:
+        return []
+    replies: list[tuple[FollowUp, int, int, str]] = []  # follow-up, article, event, agent name
+    changes: list[tuple[int, int, str, str, str]] = []  # ticket, event, before, after, by
+    states: dict[int, TicketState] = {}
+    watchers: list[tuple[int, str]] = []
+    for f in followups:
+        ticket = states.get(f.found.ticket.id, f.found.ticket)
+        agent = (
+            settings.agent(f.sender, ticket.queue)
+            if f.parsed.classification is Classification.HUMAN
+            else None
+        )
+        article_id = _article(session, f, agent is not None, now)
+        kind = "reply.public" if agent else "article.added"
+        data: dict[str, Any] = {"article_id": article_id, "thread": f.found.note}
+        if f.parsed.classification is Classification.BOUNCE:
+            data["undeliverable"] = _bounced(session, f, ticket, now)
+        event_id = record_event(session, ticket.id, kind, data, now)
+        if agent is not None:
+            replies.append((f, article_id, event_id, agent.name or agent.address))
+        elif (after := _reopened(f, ticket)) is not None:
+            by = f"{f.sender} (reply)"
+            change_id = record_event(
+                session, ticket.id, "ticket.status_changed", _change(ticket.status, after, by), now
+            )
+            changes.append((ticket.id, change_id, ticket.status, after, by))
+            states[ticket.id] = _with_status(ticket, after)
+        besides = [ticket.requester, *ticket.watchers, ticket.owner or ""]
+        watchers += [(ticket.id, w) for w in watchers_from(f.parsed, settings, besides=besides)]
+    add_watchers(session, watchers, now)
+    touched = {f.found.ticket.id for f in followups}
+    session.execute(
+        update(Ticket)
+        .where(Ticket.id.in_(touched))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for ticket_id, _event_id, _before, after, _by in changes:
+        set_status(session, ticket_id, after, now)
+    found = conversations(session, touched)
+    events: list[TicketEvent] = [
+        PublicReply(
+            event_id=event_id,
+            conversation=found[f.found.ticket.id],
+            article_id=article_id,
+            agent=f.sender,
+            agent_name=name,
+            text=f.parsed.text,
+            has_message_id=f.parsed.message_id is not None,
+        )
+        for f, article_id, event_id, name in replies
+    ]
+    # The requester's own reply reopened it: they know, nobody needs a mail.
+    events += [
+        StatusChanged(
+            event_id=event_id,
+            conversation=found[ticket_id],
+            previous=before,
+            status=after,
+            by=by,
+            notify=False,
+        )
+        for ticket_id, event_id, before, after, by in changes
+    ]
+    return events
+
+
+def _change(before: str, after: str, by: str) -> dict[str, str]:
+    return {"from": before, "to": after, "by": by}
+
+
+def _reopened(f: FollowUp, ticket: TicketState) -> str | None:
+    """The status a human reply puts the ticket back to, or None if it stays."""
+    if f.parsed.classification is not Classification.HUMAN:
+        return None
+    if ticket.status not in WAITING_STATUSES:
+        return None
+    target = WORKING_STATUS.get(ticket.type)
+    if target is None or target not in LIFECYCLES[ticket.type].get(ticket.status, ()):
+        return None
+    return target
+
+
+def _with_status(ticket: TicketState, status: str) -> TicketState:
+    return TicketState(
+        ticket.id,
+        ticket.ref,
+        ticket.type,
+        status,
+        ticket.queue,
+        ticket.requester,
+        ticket.owner,
+        ticket.status_changed_at,
+        ticket.conversation_id,
+        ticket.watchers,
+    )
+
+
+def _article(session: Session, f: FollowUp, by_agent: bool, now: datetime) -> int:
+    statement = insert(Article).returning(Article.id)
+    return (
+        session.scalar(
+            statement,
+            {
+                "ticket_id": f.found.ticket.id,
+                "kind": ArticleKind.OUTBOUND_REPLY if by_agent else ArticleKind.INBOUND_REPLY,
+                "message_id": f.parsed.message_id,
+                "sha256": f.sha256,
+                "sender": f.sender[:320],
+                "subject": f.parsed.subject[:998],
+                "text": f.parsed.text,
+                "thread_key": f.found.key,
+                "thread_note": f.found.note[:998],
+                "intake_id": f.intake_id,
+                "created_at": now,
+            },
+        )
+        or 0
+    )
+
+
+def _bounced(session: Session, f: FollowUp, ticket: TicketState, now: datetime) -> list[str]:
+    """Mark the failed addresses that take part in this ticket undeliverable.
+
+    Only those: a forged report must not silence addresses the ticket never
+    mailed. Our own addresses are never marked.
+    """
+    people = {ticket.requester.lower(), *ticket.watchers}
+    failed = [a.lower() for a in f.parsed.bounced_recipients if a.lower() in people]
+    insert_missing(
+        session,
+        UndeliverableAddress,
+        [
+            {
+                "address": address,
+                "reason": f"delivery failure report on {ticket.ref}: {f.found.note}"[:4000],
+                "ticket_id": ticket.id,
+                "since": now,
+            }
+            for address in dict.fromkeys(failed)
+        ],
+        ["address"],
+    )
+    if failed:
+        text = (
+            f"Mail to {', '.join(failed)} could not be delivered (a delivery failure report "
+            "came back): nothing more is sent to this address until an admin clears it."
+        )
+        session.execute(
+            insert(Article),
+            {
+                "ticket_id": ticket.id,
+                "kind": ArticleKind.INTERNAL_NOTE,
+                "message_id": None,
+                "sha256": None,
+                "sender": f.sender[:320],
+                "subject": "undeliverable address",
+                "text": text,
+                "thread_key": "bounce",
+                "thread_note": f.found.note[:998],
+                "intake_id": f.intake_id,
+                "created_at": now,
+            },
+        )
+    return failed
