@@ -118,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ref")
     p.add_argument("changes", nargs="+", metavar="FIELD=VALUE")
     p.add_argument("--by", metavar="AGENT", default="", help="who made the change (for history)")
+    p = add("undeliverable", _undeliverable, "addresses our mail bounced from: list, or clear one")
+    p.add_argument("action", choices=["list", "clear"])
+    p.add_argument("address", nargs="?")
+    p.add_argument("--json", action="store_true")
     p = add("quarantine", _quarantine, "list or retry quarantined mail")
     p.add_argument("action", choices=["list", "retry"])
     p.add_argument("id", nargs="?", type=int)
@@ -371,6 +375,40 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
             f"at {article['created_at']} ({article['thread_note'] or article['thread_key']})"
         )
         print(article["text"].rstrip())
+    return EX_OK
+
+
+def _undeliverable(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import delete
+
+    from mailbridge.store.models import UndeliverableAddress
+
+    store = _store(settings)
+    if args.action == "clear":
+        if not args.address:
+            raise UsageError("undeliverable clear needs the ADDRESS shown by `undeliverable list`")
+        with store.transaction() as session:
+            gone = session.execute(
+                delete(UndeliverableAddress).where(
+                    UndeliverableAddress.address == args.address.strip().lower()
+                )
+            )
+            if not getattr(gone, "rowcount", 0):
+                raise UsageError(f"{args.address} is not marked undeliverable")
+        print(f"{args.address}: mail to it is sent again")
+        return EX_OK
+    with store.transaction() as session:
+        rows = [
+            {"address": u.address, "since": _iso(u.since), "reason": u.reason}
+            for u in session.scalars(
+                select(UndeliverableAddress).order_by(UndeliverableAddress.since)
+            )
+        ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['address']:<40} {row['since']} {row['reason']}")
     return EX_OK
 
 

@@ -30,6 +30,8 @@ class Conversation:
     conversation_id: int  # the first ticket of the conversation (this one, unless linked)
     parent_id: str | None  # the Message-ID a mail about it answers (In-Reply-To)
     references: tuple[str, ...]  # the conversation's Message-IDs, oldest first
+    # Why no automatic mail may go to the requester (None: it may).
+    requester_silenced: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ needs; nothing reads a global.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -352,9 +353,14 @@ def _check(settings: Settings) -> None:
         if queue.address.lower() in seen:
             raise ConfigError(f"queues[{i}].address", "is listed twice", "remove one", src)
         seen.add(queue.address.lower())
-        if not queue.prefix.isalnum() or not queue.prefix.isupper():
+        # Letters and digits, a letter first, 2 to 10 of them: what the subject tag
+        # reader (parsers.threadkeys) and the reply tokens (signing) recognise.
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", queue.prefix):
             raise ConfigError(
-                f"queues[{i}].prefix", f"{queue.prefix!r} is not a ref prefix", "use e.g. INC", src
+                f"queues[{i}].prefix",
+                f"{queue.prefix!r} is not a ref prefix",
+                "use 2-10 upper-case letters and digits, a letter first, e.g. INC",
+                src,
             )
     agents: set[str] = set()
     for i, agent in enumerate(settings.agents):

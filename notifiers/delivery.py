@@ -164,26 +164,43 @@ class SmtpTransport:
         return results
 
 
+class PartlyRefused(Exception):
+    """The relay took the mail for some recipients and refused others: those it
+    deferred (4xx) are tried again, those it refused for good (5xx) are reported."""
+
+    def __init__(self, refused: dict[str, tuple[int, bytes]]) -> None:
+        self.deferred = sorted(r for r, (code, _) in refused.items() if code < 500)
+        self.failed = sorted(r for r, (code, _) in refused.items() if code >= 500)
+        said = {r: f"{r}: {code} {_words(text)}" for r, (code, text) in refused.items()}
+        self.failed_text = "relay refused " + "; ".join(said[r] for r in self.failed)
+        super().__init__("relay refused " + "; ".join(said.values()))
+
+
 def _send_one(client: smtplib.SMTP, mail: Outgoing) -> Exception | None:
     try:
         refused = client.sendmail(mail.sender, list(mail.recipients), mail.raw)
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
-        text = "; ".join(f"{r}: {c} {m!r}" for r, (c, m) in error.recipients.items())
         if all(code >= 500 for code in codes):
-            return PermanentFailure(f"relay refused every recipient: {text}")
-        return RelayUnavailable(f"relay deferred recipients: {text}")
+            return PermanentFailure(str(PartlyRefused(error.recipients)))
+        if all(code < 500 for code in codes):
+            return RelayUnavailable(str(PartlyRefused(error.recipients)))
+        return PartlyRefused(error.recipients)
     except smtplib.SMTPResponseException as error:
         return _translate(error)
     if refused:
         log.warning("outbox.partly_refused", extra={"outbox_id": mail.id, "refused": list(refused)})
+        return PartlyRefused(refused)
     return None
 
 
+def _words(said: bytes | str) -> str:
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    return " ".join(text.split())
+
+
 def _translate(error: smtplib.SMTPResponseException) -> Exception:
-    said = error.smtp_error
-    words = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-    text = f"relay answered {error.smtp_code} {' '.join(words.split())}"
+    text = f"relay answered {error.smtp_code} {_words(error.smtp_error)}"
     return PermanentFailure(text) if error.smtp_code >= 500 else RelayUnavailable(text)
 
 
@@ -226,18 +243,29 @@ def record_results(
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(results))))
     for row in rows:
         error = results[row.id]
-        if _mark(row, error, now, settings) and row.ticket_id is not None:
-            _show_failure(session, row, now)
+        if isinstance(error, PartlyRefused):
+            failed = error.failed
+            if error.deferred:  # the row lives on for them alone
+                row.recipients = error.deferred
+                _mark(row, RelayUnavailable(str(error)), now, settings)
+            else:
+                _mark(row, None, now, settings)
+            if failed and row.ticket_id is not None:
+                _show_failure(session, row, now, failed, error.failed_text)
+        elif _mark(row, error, now, settings) and row.ticket_id is not None:
+            _show_failure(session, row, now, row.recipients, row.last_error or "")
         sent += error is None
     return sent
 
 
-def _show_failure(session: Session, row: OutboxMessage, now: datetime) -> None:
+def _show_failure(
+    session: Session, row: OutboxMessage, now: datetime, recipients: list[str], reason: str
+) -> None:
     text = (
-        f"Our {row.kind} mail to {', '.join(row.recipients)} could not be delivered "
-        f"after {row.attempts} attempt(s): {row.last_error}"
+        f"Our {row.kind} mail to {', '.join(recipients)} could not be delivered "
+        f"after {row.attempts} attempt(s): {reason}"
     )
-    data = {"outbox_id": row.id, "recipients": row.recipients, "error": row.last_error}
+    data = {"outbox_id": row.id, "recipients": recipients, "error": reason}
     session.execute(
         insert(Event),
         {"ticket_id": row.ticket_id, "kind": "delivery.failed", "data": data, "created_at": now},

@@ -12,6 +12,7 @@ A human's mail (an agent's reply) is never rate limited: an agent means it.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from mailbridge.rfc3834 import never_answered
 from mailbridge.settings import Settings
 from mailbridge.store.models import AutomaticMail, UndeliverableAddress
 from notifiers.headers import checked_address
@@ -37,6 +39,7 @@ class Guard:
         self._settings = settings
         self._now = now
         wanted = {a.lower() for a in addresses}
+        _lock(session, wanted)
         self.undeliverable = self._undeliverable(wanted)
         self._sent: Counter[str] = Counter()
         self._acknowledged: set[tuple[str, int | None]] = set()
@@ -78,12 +81,24 @@ class Guard:
             found.append(checked)
         return found
 
-    def automatic(self, addresses: list[str], kind: str, conversation_id: int) -> list[str]:
-        """Those of `addresses` that may get this automatic mail now; counted as sent."""
+    def automatic(
+        self, addresses: list[str], kind: str, conversation_id: int, silenced: Iterable[str] = ()
+    ) -> list[str]:
+        """Those of `addresses` that may get this automatic mail now; counted as sent.
+
+        Never agents (they work the ticket), never mailer-daemon, noreply and
+        the like, never `silenced` (a requester whose own mail was automatic).
+        """
         allowed = []
         limit = self._settings.outbound.automatic_per_hour
+        skip = {a.lower() for a in silenced}
         for address in addresses:
-            if self._sent[address] >= limit:
+            if (
+                address in skip
+                or self._sent[address] >= limit
+                or never_answered(address) is not None
+                or self._settings.agent(address) is not None
+            ):
                 continue
             if kind == "acknowledgement" and (address, conversation_id) in self._acknowledged:
                 continue
@@ -106,6 +121,22 @@ class Guard:
         if self._log:
             self._session.execute(insert(AutomaticMail), self._log)
             self._log = []
+
+
+def _lock(session: Session, addresses: set[str]) -> None:
+    """PostgreSQL: hold a transaction lock per address, so two nodes writing to one
+    address count each other's mails (in sorted order: no deadlock between them).
+    SQLite has one writer at a time already."""
+    if not addresses or session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(_lock_key(a) for a in addresses):
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def _lock_key(address: str) -> int:
+    # A signed 64-bit key from the address; a namespace byte keeps other users apart.
+    digest = hashlib.sha256(b"mailbridge-rate:" + address.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def prune(session: Session, now: datetime) -> int:

@@ -133,12 +133,16 @@ def enqueue(
     if not drafts:
         return []
     guard = Guard(session, settings, now, {a for d in drafts for a in (*d.to, *d.cc)})
-    mails = [
+    composed = [
         mail
         for draft in drafts
         if (mail := _compose(draft, guard, settings, renderer, ids, signer, now)) is not None
     ]
     guard.save()
+    mails = [(outbox, article) for outbox, article in composed if outbox is not None]
+    articles = [article for _, article in composed if "kind" in article]
+    if articles:
+        session.execute(insert(Article), articles)
     if not mails:
         return []
     outbox_rows = [
@@ -147,9 +151,6 @@ def enqueue(
     ]
     statement = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
     outbox_ids = list(session.scalars(statement, outbox_rows))
-    articles = [article for _, article in mails if "kind" in article]
-    if articles:
-        session.execute(insert(Article), articles)
     for _, article in mails:
         if "id" in article:  # a public reply takes the Message-ID of the mail we send
             session.execute(
@@ -172,13 +173,15 @@ def _compose(
     ids: IdSource,
     signer: Signer,
     now: datetime,
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The outbox row and the article (or article update) of one mail; None if nobody may get it."""
+) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+    """The outbox row and the article (or article update) of one mail; None if nobody
+    may get it (with a note instead of the row for a person's reply)."""
     c = draft.conversation
     to = guard.deliverable(draft.to)
     cc = [a for a in guard.deliverable(draft.cc) if a not in to]
     if draft.automatic:
-        allowed = guard.automatic([*to, *cc], draft.kind, c.conversation_id)
+        silenced = [c.requester] if c.requester_silenced else []
+        allowed = guard.automatic([*to, *cc], draft.kind, c.conversation_id, silenced)
         to, cc = [a for a in to if a in allowed], [a for a in cc if a in allowed]
     if not to and cc:
         to, cc = cc[:1], cc[1:]
@@ -186,7 +189,24 @@ def _compose(
         log.info(
             "outbox.skipped", extra={"ref": c.ref, "kind": draft.kind, "reason": "no recipient"}
         )
-        return None
+        if draft.automatic:
+            return None
+        # A person's reply that reaches nobody must say so where the agent looks.
+        note = {
+            "ticket_id": c.ticket_id,
+            "kind": ArticleKind.INTERNAL_NOTE,
+            "message_id": None,
+            "sha256": None,
+            "sender": c.queue,
+            "subject": "reply not sent",
+            "text": "This reply was not mailed: no recipient may get mail from us "
+            "(undeliverable addresses, our own addresses).",
+            "thread_key": "outbound",
+            "thread_note": "no deliverable recipient",
+            "intake_id": None,
+            "created_at": now,
+        }
+        return None, note
     queue = settings.queue_for(c.queue) or settings.queues[0]
     tag = signer.tag(c.ref)
     sender = queue.address

@@ -34,7 +34,7 @@ from email.message import Message
 
 from parsers import html, mime
 from parsers.bounce_origin import bounced_message_ids
-from parsers.bounces import bounced_recipients
+from parsers.bounces import bounced_recipients, only_delayed
 from parsers.classify import classify
 from parsers.errors import Unparseable
 from parsers.headers import (
@@ -138,6 +138,7 @@ def _parse(raw: bytes, limits: Limits) -> ParsedMail:
         classification_reason=reason,
         bounced_recipients=bounced_recipients(message) if bounce else (),
         bounced_message_ids=bounced_message_ids(message) if bounce else (),
+        bounce_delayed=bounce and only_delayed(message, subject),
         thread_keys=thread_keys(message, subject),
         loop_markers=tuple(
             one_line(header_text(v), 200) for v in message.get_all(LOOP_HEADER, [])[:5]

@@ -38,12 +38,26 @@ _BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
 _FOLD = re.compile(r"\r?\n[ \t]+")
 _FIELD_LINE = re.compile(r"^([A-Za-z-]+)[ \t]*:[ \t]*(.*?)\r?$", re.MULTILINE)
 _SOURCE_ROUTE = re.compile(r"^@[^:]*:")
+_DELAY_SUBJECT = re.compile(
+    r"delay|warning|not yet (been )?delivered|verz(ö|oe)ger|retard|ritard|retras", re.IGNORECASE
+)
 
 
 def bounced_recipients(message: Message) -> tuple[str, ...]:
     """The addresses this delivery failure report names as failed, in order, once each."""
-    found = _dsn_recipients(message) or _failed_recipients_header(message)
+    failed, delayed = _dsn_outcomes(message)
+    found = failed or delayed or _failed_recipients_header(message)
     return _unique(found or report_recipients(message))
+
+
+def only_delayed(message: Message, subject: str) -> bool:
+    """Whether this report only warns of a delay (the mail may still arrive): its
+    delivery-status names no failed recipient but delayed ones, or, without one,
+    its subject says so ("Delivery delayed", "Warning: message … delayed")."""
+    failed, delayed = _dsn_outcomes(message)
+    if failed or delayed:
+        return not failed
+    return _DELAY_SUBJECT.search(subject) is not None
 
 
 def _unique(addresses: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -53,7 +67,8 @@ def _unique(addresses: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-def _dsn_recipients(message: Message) -> list[str]:
+def _dsn_outcomes(message: Message) -> tuple[list[str], list[str]]:
+    """(failed, delayed) recipients of the report's delivery-status blocks."""
     failed: list[str] = []
     delayed: list[str] = []
     for count, part in enumerate(message.walk()):
@@ -68,7 +83,7 @@ def _dsn_recipients(message: Message) -> list[str]:
                 failed.append(recipient)
             elif outcome == "delayed":
                 delayed.append(recipient)
-    return failed or delayed
+    return failed, delayed
 
 
 def _blocks(part: Message) -> Iterator[dict[str, str]]:

@@ -51,6 +51,8 @@ class ParsedMail:
     # Of the mail a bounce returns (parsers.bounce_origin); a default, so that
     # values built before the field existed still construct (kw_only allows it here).
     bounced_message_ids: tuple[str, ...] = ()
+    # A bounce that only warns of a delay: its recipients may still get the mail.
+    bounce_delayed: bool = False
     thread_keys: tuple[str, ...]
     # X-Mailbridge-Loop values: a help desk's mark on mail it wrote (the engine
     # never answers mail carrying its own).

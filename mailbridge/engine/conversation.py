@@ -74,5 +74,6 @@ def conversations(session: Session, ticket_ids: Iterable[int]) -> dict[int, Conv
             conversation_id=ticket.conversation_id or ticket.id,
             parent_id=(their_ids or chain)[-1] if (their_ids or chain) else None,
             references=tuple(references),
+            requester_silenced=ticket.requester_silenced,
         )
     return found

@@ -28,7 +28,7 @@ from mailbridge.engine.people import add_watchers, watchers_from
 from mailbridge.engine.threads import Found, TicketState
 from mailbridge.engine.tickets import record_event, set_status
 from mailbridge.events import PublicReply, StatusChanged, TicketEvent
-from mailbridge.settings import Settings
+from mailbridge.settings import AgentSettings, Settings
 from mailbridge.store.models import (
     Article,
     ArticleKind,
@@ -46,6 +46,7 @@ WORKING_STATUS: dict[TicketType, str] = {
     TicketType.PROBLEM: "investigating",
 }
 WAITING_STATUSES = frozenset({"pending", "resolved", "fulfilled", "closed"})
+STRONG_KEYS = frozenset({"token", "signed-message-id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,28 @@ class FollowUp:
     sha256: str
     parsed: ParsedMail
     sender: str
+    envelope_sender: str
     found: Found
+
+    @property
+    def strong(self) -> bool:
+        """Whether it found its ticket by a key only our mail carries."""
+        return self.found.key in STRONG_KEYS
+
+    def is_agents_reply(self, settings: Settings) -> AgentSettings | None:
+        """The agent whose public reply this is, if it is one.
+
+        From alone is easy to forge, and a public reply goes out under the
+        help desk's name: it must answer our mail (a strong key), come from a
+        configured agent of the ticket's queue, and its envelope sender must
+        be that agent too. Anything else is kept as an inbound article.
+        """
+        if self.parsed.classification is not Classification.HUMAN or not self.strong:
+            return None
+        agent = settings.agent(self.sender, self.found.ticket.queue)
+        if agent is None or self.envelope_sender.strip("<>").lower() != agent.address.lower():
+            return None
+        return agent
 
 
 def take_followups(
@@ -69,15 +91,14 @@ def take_followups(
     watchers: list[tuple[int, str]] = []
     for f in followups:
         ticket = states.get(f.found.ticket.id, f.found.ticket)
-        agent = (
-            settings.agent(f.sender, ticket.queue)
-            if f.parsed.classification is Classification.HUMAN
-            else None
-        )
+        agent = f.is_agents_reply(settings)
         article_id = _article(session, f, agent is not None, now)
         kind = "reply.public" if agent else "article.added"
         data: dict[str, Any] = {"article_id": article_id, "thread": f.found.note}
-        if f.parsed.classification is Classification.BOUNCE:
+        # Only a report on our own mail (VERP token, our Message-ID), and only of
+        # a failure: a forged report or a delay warning silences nobody.
+        bounce = f.parsed.classification is Classification.BOUNCE
+        if bounce and f.strong and not f.parsed.bounce_delayed:
             data["undeliverable"] = _bounced(session, f, ticket, now)
         event_id = record_event(session, ticket.id, kind, data, now)
         if agent is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,23 +26,13 @@ from mailbridge.engine.people import watchers_from
 from mailbridge.engine.threads import decide_all
 from mailbridge.engine.tickets import lock_counters
 from mailbridge.events import TicketEvent
+from mailbridge.rfc3834 import never_answered
 from mailbridge.settings import QueueSettings, Settings
 from mailbridge.signing import Signer
 from mailbridge.store import Store
 from mailbridge.store.models import Article, IntakeRecord, IntakeStatus, Ticket
 from parsers import Classification, ParsedMail, peek
 
-_NEVER_ANSWER_LOCALPARTS = frozenset(
-    {
-        "mailer-daemon",
-        "postmaster",
-        "mail-daemon",
-        "noreply",
-        "no-reply",
-        "do-not-reply",
-        "donotreply",
-    }
-)
 # Headers an MTA or a forwarding rule leaves naming the address a piped mail was for.
 _DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To")
 
@@ -185,7 +175,12 @@ def _take_round(
     # another node taking the same mail in the same instant then waits for our
     # commit, and its dedupe query sees our tickets (PostgreSQL, READ COMMITTED).
     lock_counters(session, {q.prefix for queues in targets for q in queues})
-    taken = _taken_keys(session, {record.sha256 for record, _ in batch})
+    batch = [(record, _without_our_id(parsed, signer)) for record, parsed in batch]
+    taken = _taken_keys(
+        session,
+        {record.sha256 for record, _ in batch},
+        {parsed.message_id for _, parsed in batch if parsed.message_id},
+    )
     decisions = decide_all(
         session,
         [(parsed, record.envelope_recipients) for record, parsed in batch],
@@ -198,8 +193,23 @@ def _take_round(
         if decision.found is not None:
             queues = [settings.queue_for(decision.found.ticket.queue) or queues[0]]
         fresh = [q for q in queues if _first_time(taken, parsed.message_id, record.sha256, q)]
+        if decision.found is not None and parsed.message_id:
+            # A follow-up is the same mail if its Message-ID is on that ticket already,
+            # whatever a second delivery added to its bytes (another Delivered-To).
+            key = ("ticket", parsed.message_id, decision.found.ticket.id)
+            fresh = fresh if key not in taken else []
+            taken.add(key)
         if decision.found is not None and fresh:
-            followups.append(FollowUp(record.id, record.sha256, parsed, sender, decision.found))
+            followups.append(
+                FollowUp(
+                    record.id,
+                    record.sha256,
+                    parsed,
+                    sender,
+                    record.envelope_sender,
+                    decision.found,
+                )
+            )
         elif fresh:
             answerable, why = may_answer(parsed, record.envelope_sender, settings)
             watchers = tuple(watchers_from(parsed, settings, besides=[sender]))
@@ -233,7 +243,10 @@ def _take_round(
 
 
 def _first_time(
-    taken: set[tuple[str | None, ...]], message_id: str | None, sha256: str, queue: QueueSettings
+    taken: set[tuple[str | int | None, ...]],
+    message_id: str | None,
+    sha256: str,
+    queue: QueueSettings,
 ) -> bool:
     """Whether this mail is not on a ticket of this queue yet; remember it now."""
     key = (message_id, sha256, queue.address)
@@ -243,25 +256,40 @@ def _first_time(
     return True
 
 
-def _taken_keys(session: Session, hashes: set[str]) -> set[tuple[str | None, ...]]:
-    """Keys of mails already on a ticket: (Message-ID, hash, queue) and (hash, queue).
+def _taken_keys(
+    session: Session, hashes: set[str], message_ids: set[str]
+) -> set[tuple[str | int | None, ...]]:
+    """Keys of mails already on a ticket: (Message-ID, hash, queue), (hash, queue),
+    and ("ticket", Message-ID, ticket id).
 
     Same Message-ID and same bytes is the same mail delivered again (an SMTP
     retry after a lost 250, an IMAP re-fetch); a mail without a Message-ID
     dedupes on its bytes alone.
     """
-    if not hashes:
-        return set()
-    query = (
-        select(Article.message_id, Article.sha256, Ticket.queue)
-        .join(Ticket, Article.ticket_id == Ticket.id)
-        .where(Article.sha256.in_(hashes))
-    )
-    keys: set[tuple[str | None, ...]] = set()
-    for message_id, sha256, queue in session.execute(query):
-        keys.add((message_id, sha256, queue))
-        keys.add((sha256, queue))
+    keys: set[tuple[str | int | None, ...]] = set()
+    if hashes:
+        query = (
+            select(Article.message_id, Article.sha256, Ticket.queue)
+            .join(Ticket, Article.ticket_id == Ticket.id)
+            .where(Article.sha256.in_(hashes))
+        )
+        for message_id, sha256, queue in session.execute(query):
+            keys.add((message_id, sha256, queue))
+            keys.add((sha256, queue))
+    if message_ids:
+        on_tickets = select(Article.message_id, Article.ticket_id).where(
+            Article.message_id.in_(message_ids)
+        )
+        keys.update(("ticket", mid, ticket_id) for mid, ticket_id in session.execute(on_tickets))
     return keys
+
+
+def _without_our_id(parsed: ParsedMail, signer: Signer) -> ParsedMail:
+    """The mail, without its Message-ID if that is one of ours: a mail claiming
+    one of our ids as its own must not become a key to our ticket."""
+    if parsed.message_id and signer.ref_of_message_id(parsed.message_id):
+        return replace(parsed, message_id=None)
+    return parsed
 
 
 def target_queues(record: Claimed, parsed: ParsedMail, settings: Settings) -> list[QueueSettings]:
@@ -289,9 +317,10 @@ def may_answer(parsed: ParsedMail, envelope_sender: str, settings: Settings) -> 
         return False, f"{parsed.classification.value}: {parsed.classification_reason}"
     if parsed.sender is None:
         return False, "no usable From address"
-    local = parsed.sender.rpartition("@")[0].lower()
-    if local in _NEVER_ANSWER_LOCALPARTS:
-        return False, f"sender {local}@… never gets automatic mail"
+    if (why := never_answered(parsed.sender)) is not None:
+        return False, why
+    if settings.agent(parsed.sender) is not None:
+        return False, "an agent: agents get no automatic mail"
     own = settings.own_addresses
     if parsed.sender.lower() in own or envelope_sender.lower() in own:
         return False, "mail from our own address"

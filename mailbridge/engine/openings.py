@@ -84,6 +84,7 @@ def open_tickets(
                 "language": (o.parsed.language or "")[:16] or None,
                 "status_changed_at": now,
                 "thread_base": o.thread_base,
+                "requester_silenced": None if o.answerable else o.silence_reason[:200],
                 "conversation_id": o.conversation_of,
             }
             for o, ref in zip(openings, refs, strict=True)
@@ -174,6 +175,7 @@ def _conversation(o: Opening, ref: str, ticket_id: int, now: datetime) -> Conver
         conversation_id=o.conversation_of or ticket_id,
         parent_id=parent,
         references=(*o.parsed.references, *([parent] if parent else [])),
+        requester_silenced=None if o.answerable else o.silence_reason[:200],
     )
 
 

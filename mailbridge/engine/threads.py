@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, func, select, union_all
+from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from mailbridge.engine.lifecycle import LIFECYCLES
@@ -178,14 +178,17 @@ def _match(
         if ref in by_ref:
             return Found(by_ref[ref], "token", f"signed reply address of {ref}"), None
     for header, mid in keys.message_ids:
+        # Our own Message-IDs name their ticket whatever rows say: a mail that
+        # reused one of them as its own cannot pull replies elsewhere.
+        if mid in signed:
+            if signed[mid] in by_ref:
+                ticket = by_ref[signed[mid]]
+                note = f"{header} {mid}, our mail on {ticket.ref}"
+                return Found(ticket, "signed-message-id", note), None
+            continue
         if mid in by_message_id:
             ticket = tickets[by_message_id[mid]]
             return Found(ticket, "message-id", f"{header} {mid}, a mail of {ticket.ref}"), None
-        if mid in signed and signed[mid] in by_ref:
-            ticket = by_ref[signed[mid]]
-            return Found(
-                ticket, "signed-message-id", f"{header} {mid}, signed for {ticket.ref}"
-            ), None
     mention: Found | None = None
     for ref in keys.tags:
         tagged = by_ref.get(ref)
@@ -229,6 +232,8 @@ def _decide(
             link_kind="follows",
             note=f"{found.note}; {ticket.ref} {why}: a new ticket, linked",
         )
+    if mention is not None and not human:
+        return Decision(note=f"{mention.note} in automatic mail from a stranger: a new ticket")
     if mention is not None:
         who = parsed.sender or "an unknown sender"
         return Decision(
@@ -245,15 +250,23 @@ def _tickets_by_message_id(session: Session, message_ids: set[str]) -> dict[str,
     if not message_ids:
         return {}
     wanted = list(message_ids)
-    query: CompoundSelect[Any] = union_all(
-        select(Article.message_id, Article.ticket_id).where(Article.message_id.in_(wanted)),
-        select(OutboxMessage.message_id, OutboxMessage.ticket_id).where(
-            OutboxMessage.message_id.in_(wanted), OutboxMessage.ticket_id.is_not(None)
+    # The same id on two tickets (a client that reuses ids, or a mail forged to
+    # reuse one): our own mail wins, then the ticket that had it first.
+    query: Any = union_all(
+        select(
+            OutboxMessage.message_id,
+            OutboxMessage.ticket_id,
+            literal(0).label("rank"),
+            OutboxMessage.id.label("seq"),
+        ).where(OutboxMessage.message_id.in_(wanted), OutboxMessage.ticket_id.is_not(None)),
+        select(Article.message_id, Article.ticket_id, literal(1), Article.id).where(
+            Article.message_id.in_(wanted)
         ),
-    )
+    ).order_by("rank", "seq")
     found: dict[str, int] = {}
-    for message_id, ticket_id in session.execute(query):
-        found.setdefault(message_id, ticket_id)  # the same id on two tickets: the first kept
+    rows: list[Any] = list(session.execute(query))
+    for message_id, ticket_id, _rank, _seq in rows:
+        found.setdefault(message_id, ticket_id)
     return found
 
 
@@ -287,7 +300,11 @@ def _tickets(
             Ticket.owner,
             Ticket.status_changed_at,
             func.coalesce(Ticket.conversation_id, Ticket.id),
-        ).where(condition)
+        )
+        .where(condition)
+        # Held until the batch commits: a status we read is the status we change
+        # (another node, the command line or the clock waits for us).
+        .with_for_update(of=Ticket)
     ).all()
     watchers = watchers_of(session, {row[0] for row in rows})
     return {row[0]: TicketState(*row, watchers=frozenset(watchers.get(row[0], ()))) for row in rows}
@@ -317,7 +334,7 @@ def links_of(session: Session, ticket_id: int) -> list[dict[str, str]]:
     rows = session.execute(query.order_by(TicketLink.id)).all()
     ids = {r[1] for r in rows} | {r[2] for r in rows}
     names = select(Ticket.id, Ticket.ref).where(Ticket.id.in_(ids))
-    refs: dict[int, str] = dict(session.execute(names).tuples().all())
+    refs: dict[int, str] = {row[0]: row[1] for row in session.execute(names)}
     for kind, this, other in rows:
         if this == ticket_id:
             found.append({"kind": kind, "ref": refs[other]})

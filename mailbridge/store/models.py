@@ -159,7 +159,10 @@ class Ticket(Base):
     status_changed_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]  # the pending reminder for the current pending spell
     # Outlook's conversation (Thread-Index base, base64), so its client groups our mails.
-    thread_base: Mapped[str | None] = mapped_column(String(64))
+    thread_base: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Why no automatic mail may go to the requester (the first mail was an
+    # auto-reply, a bounce, from a noreply address...); None: it may.
+    requester_silenced: Mapped[str | None] = mapped_column(String(200))
     # The first ticket of a conversation (NULL: this one). A ticket opened by a
     # stranger's mail naming another shares that one's: acknowledgements are
     # limited per address and conversation.

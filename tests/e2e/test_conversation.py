@@ -163,8 +163,8 @@ def test_every_reply_style_lands_on_its_ticket(desk: Desk) -> None:
     keys = [(a["thread_key"], a["text"].strip()) for a in _inbound(desk, "INC-1001")]
     assert keys == [
         ("new", "It broke."),
-        ("message-id", "Still dropping."),
-        ("message-id", "References only."),
+        ("signed-message-id", "Still dropping."),
+        ("signed-message-id", "References only."),
         ("tag", "Tag only."),
         ("token", "Token only."),
     ]

@@ -10,8 +10,10 @@ from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
+import pytest
 from sqlalchemy import select
 
+from mailbridge.cli import main
 from mailbridge.engine.actions import reply
 from mailbridge.settings import AgentSettings, Settings
 from mailbridge.store import Store
@@ -52,7 +54,7 @@ def dsn(*, failed: str, original_id: str, to: str) -> bytes:
 
 
 def test_a_bounce_to_our_envelope_sender_stops_mail_to_that_address(
-    settings: Settings, store: Store
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = replace(settings, agents=(AgentSettings(address=AGENT, name="Agnes"),))
     desk = LocalDesk(settings, store)
@@ -85,6 +87,14 @@ def test_a_bounce_to_our_envelope_sender_stops_mail_to_that_address(
     assert answer["To"] == "colin@example.org"
     assert answer["Cc"] is None
 
+    # The admin fixed the mailbox: clearing the mark lets mail go there again.
+    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", settings.database.url)
+    assert main(["undeliverable", "clear", "Rita@example.org"]) == 0
+    assert main(["undeliverable", "clear", "rita@example.org"]) == 64
+    desk.act(reply, "INC-1001", AGENT, "Back again.")
+    [answer] = desk.sent()
+    assert answer["To"] == "rita@example.org"
+
 
 def test_a_bounce_naming_our_message_id_finds_its_ticket_without_verp(
     settings: Settings, store: Store
@@ -102,6 +112,6 @@ def test_a_bounce_naming_our_message_id_finds_its_ticket_without_verp(
 
     assert desk.refs() == ["INC-1001"]
     kinds = [(a[0], a[1]) for a in desk.ticket("INC-1001")["articles"]]
-    assert ("inbound_reply", "message-id") in kinds
+    assert ("inbound_reply", "signed-message-id") in kinds
     with store.reading() as session:
         assert list(session.scalars(select(UndeliverableAddress.address))) == ["rita@example.org"]

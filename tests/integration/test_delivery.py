@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from mailbridge.settings import Settings
+from mailbridge.engine.actions import reply
+from mailbridge.settings import AgentSettings, Settings
 from mailbridge.store import Store
 from mailbridge.store.models import OutboxMessage, OutboxStatus
 from notifiers.delivery import MaildirTransport, SmtpTransport, deliver_due
@@ -16,6 +17,8 @@ from tests.support.mails import compose as compose_mail
 from tests.support.mails import maildir_messages
 from tests.support.ports import free_port
 from tests.support.smtp import smtp_sink
+
+AGENT = "agnes@example.org"
 
 
 def _queue_mail(store: Store, clock: StepClock, n: int = 1) -> list[int]:
@@ -162,3 +165,39 @@ def test_a_failure_for_good_shows_on_the_ticket(settings: Settings, store: Store
         notes = [a for a in desk.ticket(ref)["articles"] if a[0] == "internal_note"]
         assert len(notes) == 1
         assert error in notes[0][3]
+
+
+def test_recipients_refused_one_by_one_are_retried_or_reported(
+    settings: Settings, store: Store
+) -> None:
+    """A relay that takes the mail for the requester but defers one watcher (4xx)
+    and refuses another (5xx): the first watcher is tried again, the second shows
+    on the ticket, nobody gets it twice."""
+    with smtp_sink() as (sink, port):
+        outbound = replace(settings.outbound, mode="smtp", relay_port=port)
+        desk = LocalDesk(
+            replace(settings, outbound=outbound, agents=(AgentSettings(address=AGENT),)), store
+        )
+        cc = "Cc: later@example.org, gone@example.org\n"
+        desk.receive(
+            compose_mail(message_id="<a@example.org>", headers={"Cc": cc[4:].strip()}).encode(),
+            sender="alice@example.org",
+            to=["helpdesk@example.org"],
+        )
+        desk.take()
+        sink.refuse = {"later@example.org": "450 4.2.1 busy", "gone@example.org": "550 5.1.1 no"}
+        desk.act(reply, "INC-1001", AGENT, "Fixed.")
+        sink.refuse = {}
+        desk.clock.advance(hours=1)
+        desk.worker.deliver()
+    # The acknowledgement, the reply as the relay took it, the deferred watcher's retry.
+    assert [m.recipients for m in sink.mails] == [
+        ["alice@example.org"],
+        ["alice@example.org"],
+        ["later@example.org"],
+    ]
+    notes = [a for a in desk.ticket("INC-1001")["articles"] if a[0] == "internal_note"]
+    assert len(notes) == 1
+    assert "gone@example.org" in notes[0][3]
+    assert "550 5.1.1" in notes[0][3]
+    assert "later@example.org" not in notes[0][3]

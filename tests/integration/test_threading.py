@@ -43,15 +43,22 @@ def _open(desk: LocalDesk, sender: str = "rita@example.org", **kwargs: object) -
     return str(ack["Message-ID"])
 
 
-def test_a_tag_threads_for_a_watcher_and_an_agents_tag_is_a_public_reply(desk: LocalDesk) -> None:
-    _open(desk, cc=["colin@example.org"])
+def test_a_tag_threads_for_a_watcher_and_an_agent_but_only_a_strong_key_relays(
+    desk: LocalDesk,
+) -> None:
+    ack_id = _open(desk, cc=["colin@example.org"])
     _mail(desk, "colin@example.org", "Re: [INC-1001] printer jam", "Me too.")
-    _mail(desk, AGENT, "Re: [INC-1001] printer jam", "Cleared the tray.")
+    # An agent's mail with only the tag is kept (From is easy to forge) ...
+    _mail(desk, AGENT, "Re: [INC-1001] printer jam", "Looking at it.")
+    assert desk.sent() == []
+    # ... one answering our mail is a public reply, sent on to requester and watchers.
+    _mail(desk, AGENT, "Re: [INC-1001] printer jam", "Cleared the tray.", in_reply_to=ack_id)
 
     assert desk.refs() == ["INC-1001"]
     articles = desk.ticket("INC-1001")["articles"]
     assert ("inbound_reply", "tag", "colin@example.org", "Me too.") in articles
-    assert ("outbound_reply", "tag", AGENT, "Cleared the tray.") in articles
+    assert ("inbound_reply", "tag", AGENT, "Looking at it.") in articles
+    assert ("outbound_reply", "signed-message-id", AGENT, "Cleared the tray.") in articles
     [reply] = desk.sent()
     assert {reply["To"], reply["Cc"]} == {"rita@example.org", "colin@example.org"}
 
@@ -96,7 +103,7 @@ def test_automatic_mail_is_kept_on_the_ticket_and_changes_nothing(
 
     ticket = desk.ticket("INC-1001")
     assert ticket["status"] == "resolved"
-    assert ticket["articles"][-1][:2] == ("inbound_reply", "message-id")
+    assert ticket["articles"][-1][:2] == ("inbound_reply", "signed-message-id")
     assert desk.sent() == []
 
 

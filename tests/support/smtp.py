@@ -58,12 +58,27 @@ class SinkMail:
 
 
 class SinkHandler:
-    """Records every mail; answers the next DATA with `fail_with` if set."""
+    """Records every mail; answers the next DATA with `fail_with` if set, and RCPT
+    for an address in `refuse` with its answer ("450 4.2.1 busy", "550 5.1.1 no")."""
 
     def __init__(self) -> None:
         self.mails: list[SinkMail] = []
         self.fail_with: str | None = None
+        self.refuse: dict[str, str] = {}
         self.lock = threading.Lock()
+
+    async def handle_RCPT(  # noqa: N802 -- aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 -- aiosmtpd's hook name
         if self.fail_with is not None:
