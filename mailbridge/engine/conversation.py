@@ -40,7 +40,9 @@ def conversations(session: Session, ticket_ids: Iterable[int]) -> dict[int, Conv
             Article.id.label("seq"),
         )
         .where(Article.ticket_id.in_(wanted), Article.kind == ArticleKind.INBOUND_REPLY)
-        .where(Article.message_id.is_not(None))
+        # Out-of-office replies and bounces are not the conversation: a reply to
+        # the requester answers their last own mail, not their autoresponder.
+        .where(Article.message_id.is_not(None), Article.automatic.is_(False))
     )
     ours = select(
         OutboxMessage.ticket_id,

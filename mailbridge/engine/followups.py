@@ -198,6 +198,7 @@ def _article(session: Session, f: FollowUp, by_agent: bool, now: datetime) -> in
                 "thread_note": f.found.note[:998],
                 "intake_id": f.intake_id,
                 "created_at": now,
+                "automatic": f.parsed.classification is not Classification.HUMAN,
             },
         )
         or 0

@@ -45,6 +45,7 @@ class IncomingMail:
     envelope_sender: str
     envelope_recipients: tuple[str, ...]
     adapter: str
+    origin: str | None = None  # where it can be taken again from (IMAP), if anywhere
 
 
 def receive(store: Store, mail: IncomingMail, clock: Clock) -> int:
@@ -74,6 +75,7 @@ def receive_many(store: Store, mails: Sequence[IncomingMail], clock: Clock) -> l
             "received_at": now,
             "status": IntakeStatus.PENDING.value,
             "attempts": 0,
+            "origin": mail.origin,
         }
         for mail in mails
     ]

@@ -24,7 +24,7 @@ from mailbridge.engine.tickets import reserve_refs
 from mailbridge.events import Conversation, TicketOpened
 from mailbridge.settings import QueueSettings
 from mailbridge.store.models import Article, ArticleKind, Event, Ticket, TicketLink, TicketType
-from parsers import ParsedMail
+from parsers import Classification, ParsedMail
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,7 @@ def open_tickets(
                 "thread_key": o.decision.link_kind or "new",
                 "thread_note": o.decision.note[:998],
                 "intake_id": o.intake_id,
+                "automatic": o.parsed.classification is not Classification.HUMAN,
                 "created_at": now,
             }
             for o, ticket_id in zip(openings, ticket_ids, strict=True)

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Enum,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -128,6 +131,20 @@ class IntakeRecord(Base):
     next_attempt_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    # Where an adapter took it from, when it can be taken again (IMAP: mailbox,
+    # UIDVALIDITY, UID): a re-fetch after a crash finds it and adds no record.
+    origin: Mapped[str | None] = mapped_column(String(600), index=True)
+
+
+class ImapState(Base):
+    """How far a mailbox has been read: UIDs above `last_uid` are new to us."""
+
+    __tablename__ = "imap_state"
+
+    mailbox: Mapped[str] = mapped_column(String(600), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
 
 
 class RefCounter(Base):
@@ -253,6 +270,8 @@ class Article(Base):
     thread_key: Mapped[str] = mapped_column(String(32))
     # Why the mail landed here, in words: the key that matched and what it named.
     thread_note: Mapped[str | None] = mapped_column(String(998))
+    # An auto-reply, a bounce, bulk mail: kept, but never the mail our replies answer.
+    automatic: Mapped[bool] = mapped_column(Boolean, server_default=false())
     intake_id: Mapped[int | None] = mapped_column(ForeignKey("intake_record.id"), index=True)
     created_at: Mapped[datetime]
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import delete, select, update
 
+from mailbridge.engine.actions import reply
 from mailbridge.settings import AgentSettings, Settings
 from mailbridge.store import Store
 from mailbridge.store.models import Article, ArticleKind, OutboxMessage, Ticket
@@ -163,3 +164,21 @@ def test_watchers_come_from_cc_but_never_our_addresses_or_agents(
         ticket_id = session.scalar(select(Ticket.id))
         assert ticket_id is not None
         assert watchers_of(session, {ticket_id}) == {ticket_id: ["colin@example.org"]}
+
+
+def test_a_reply_answers_the_requesters_mail_not_their_autoresponder(desk: LocalDesk) -> None:
+    first, raw = compose(sender="rita@example.org", to=[HELPDESK], subject="vpn", body="Down.")
+    desk.receive(raw, sender="rita@example.org", to=[HELPDESK])
+    desk.take()
+    [ack] = desk.sent()
+    _, raw = out_of_office(
+        sender="rita@example.org",
+        to=HELPDESK,
+        subject=str(ack["Subject"]),
+        parent=str(ack["Message-ID"]),
+    )
+    desk.receive(raw, sender="rita@example.org", to=[HELPDESK])
+    desk.take()
+    desk.act(reply, "INC-1001", AGENT, "Try again now.")
+    [answer] = desk.sent()
+    assert answer["In-Reply-To"] == first
