@@ -130,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list"])
     p.add_argument("--all", action="store_true", help="include sent mail")
     p.add_argument("--json", action="store_true")
+    p = add("imap", _imap, "the [[imap]] mailboxes: check them, or fetch once (for cron)")
+    p.add_argument("action", choices=["check", "fetch"])
+    p.add_argument("--once", action="store_true", help="with fetch: take what is there, exit")
     p = add("db", _db, "database schema: upgrade to the newest migration")
     p.add_argument("action", choices=["upgrade"])
     return top
@@ -480,6 +483,48 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
                 f"{row['last_error'] or ''}"
             )
     return EX_OK
+
+
+def _imap(args: argparse.Namespace, settings: Settings) -> int:
+    from mailbridge.adapters import imap
+
+    if not settings.imap:
+        raise UsageError(f"no [[imap]] mailbox in {settings.source}")
+    if args.action == "check":
+        results = [imap.check(box) for box in settings.imap]
+        for result in results:
+            print(("ok    " if result.ok else "FAIL  ") + result.said)
+        return EX_OK if all(r.ok for r in results) else EX_TEMPFAIL
+    if not args.once:
+        raise UsageError("imap fetch needs --once (the daemon reads mailboxes all the time)")
+    from mailbridge.ids import SecretsIds
+    from mailbridge.store.spool import open_spool
+    from mailbridge.worker import Worker
+
+    store = _store(settings)
+    spool = open_spool(store)
+    if spool is not None:
+        _OPENED.append(spool)
+    failed = 0
+    for box in settings.imap:
+        poller = imap.MailboxPoller(
+            box, settings, store=store, intake_store=spool or store, clock=SystemClock()
+        )
+        try:
+            print(f"{box.key}: {poller.fetch_once()} new mails")
+        except imap.MailboxError as error:
+            print(f"mailbridge: {error}", file=sys.stderr)
+            failed += 1
+        except imap.CONNECTION_ERRORS as error:
+            print(f"mailbridge: {box.key}: {' '.join(str(error).split())}", file=sys.stderr)
+            failed += 1
+    # No daemon may be running (cron): take the mail into tickets and send the answers.
+    worker = Worker(settings, store, clock=SystemClock(), ids=SecretsIds(), spool=spool)
+    worker.move_spooled()
+    while worker.take_batch().taken:
+        pass
+    worker.deliver()
+    return EX_TEMPFAIL if failed else EX_OK
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,7 @@ import multiprocessing
 import multiprocessing.synchronize
 import signal
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from mailbridge import logging as mblogging
@@ -69,14 +70,43 @@ def run(settings: Settings) -> None:
     spool = open_spool(store)
     try:
         # Receivers commit to the spool where there is one (SQLite), else to the store.
-        asyncio.run(_serve(settings, spool or store))
+        asyncio.run(_serve(settings, spool or store, store))
     finally:
         store.dispose()
         if spool is not None:
             spool.dispose()
 
 
-async def _serve(settings: Settings, intake_store: Store) -> None:
+def _start_pollers(
+    settings: Settings,
+    store: Store,
+    intake_store: Store,
+    on_stored: Callable[[], None],
+    stop: threading.Event,
+) -> list[threading.Thread]:
+    """One thread per [[imap]] mailbox, in this process: they only move bytes."""
+    if not settings.imap:
+        return []
+    from mailbridge.adapters.imap import MailboxPoller  # imapclient only when configured
+
+    threads = []
+    for box in settings.imap:
+        poller = MailboxPoller(
+            box,
+            settings,
+            store=store,
+            intake_store=intake_store,
+            clock=SystemClock(),
+            on_stored=on_stored,
+            stop=stop,
+        )
+        thread = threading.Thread(target=poller.run, name=f"imap {box.key}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+async def _serve(settings: Settings, intake_store: Store, store: Store) -> None:
     loop = asyncio.get_running_loop()
     committer = GroupCommitter(intake_store, SystemClock())
     # A process by default: the parse runs on the second core, off the receiver's GIL.
@@ -115,6 +145,8 @@ async def _serve(settings: Settings, intake_store: Store) -> None:
             source=settings.source,
         ) from None
     worker = start_worker()
+    stop_pollers = threading.Event()
+    pollers = _start_pollers(settings, store, intake_store, lambda: ring(0), stop_pollers)
     done = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
@@ -135,8 +167,11 @@ async def _serve(settings: Settings, intake_store: Store) -> None:
                     log.error("worker.died", extra={"restarting": True})  # noqa: TRY400 -- no exception here
                     worker = start_worker()
     finally:
+        stop_pollers.set()
         server.close()
         await server.wait_closed()
+        for poller in pollers:
+            await loop.run_in_executor(None, poller.join, 15)
         if bell is not None:
             bell.hang_up()
         await loop.run_in_executor(None, worker.join, 15)

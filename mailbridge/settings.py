@@ -105,6 +105,44 @@ class QueueSettings:
     priority: Priority = "normal"  # of a new ticket
 
 
+ImapTls = Literal["implicit", "starttls", "none"]
+ImapAfter = Literal["move", "flag", "delete"]
+ImapSince = Literal["all", "new"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImapSettings:
+    """One mailbox read as intake (issue 6). Secrets come from exactly one of
+    password, password_file, password_env or oauth2_token_command, and are never
+    logged (`repr` hides them)."""
+
+    host: str
+    port: int = 0  # 0: 993 for implicit TLS, else 143
+    tls: ImapTls = "implicit"
+    user: str
+    password: str = field(default="", repr=False)
+    password_file: str = ""
+    password_env: str = ""
+    oauth2_token_command: str = ""  # prints an access token: XOAUTH2 (Microsoft 365, Gmail)
+    folder: str = "INBOX"
+    queue: str  # the queue address this mailbox feeds
+    after: ImapAfter = "move"
+    processed_folder: str = "Processed"
+    poll_interval: float = 60.0  # seconds; also the longest IDLE before a fresh look
+    since: ImapSince = "new"  # "new": mail already there when first connected is left alone
+    batch_size: int = 50
+    timeout: float = 30.0
+
+    @property
+    def server_port(self) -> int:
+        return self.port or (993 if self.tls == "implicit" else 143)
+
+    @property
+    def key(self) -> str:
+        """Names the mailbox in logs, state and locks (never the secret)."""
+        return f"{self.user}@{self.host}:{self.server_port}/{self.folder}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentSettings:
     """Someone who works tickets: their mail to a ticket is a public reply."""
@@ -131,6 +169,7 @@ class Settings:
     tickets: TicketSettings = field(default_factory=TicketSettings)
     queues: tuple[QueueSettings, ...] = field(default_factory=_default_queues)
     agents: tuple[AgentSettings, ...] = ()
+    imap: tuple[ImapSettings, ...] = ()
     source: str = "<embedded defaults>"
 
     def queue_for(self, address: str) -> QueueSettings | None:
@@ -250,7 +289,7 @@ def _from_env_text(raw: str, hint: Any, key: str, source: str) -> Any:
 
 
 def _build_settings(data: dict[str, Any], source: str) -> Settings:
-    known = {*_SECTIONS, "queues", "agents"}
+    known = {*_SECTIONS, "queues", "agents", "imap"}
     for top in data:
         if top not in known:
             raise ConfigError(
@@ -270,13 +309,14 @@ def _build_settings(data: dict[str, Any], source: str) -> Settings:
         kwargs["queues"] = tuple(
             _build(QueueSettings, q, f"queues[{i}]", source) for i, q in enumerate(queues)
         )
-    if "agents" in data:
-        agents = data["agents"]
-        if not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents):
-            raise ConfigError("agents", "is not an array of tables", "write [[agents]]", source)
-        kwargs["agents"] = tuple(
-            _build(AgentSettings, a, f"agents[{i}]", source) for i, a in enumerate(agents)
-        )
+    for name, cls in (("agents", AgentSettings), ("imap", ImapSettings)):
+        if name in data:
+            tables = data[name]
+            if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+                raise ConfigError(name, "is not an array of tables", f"write [[{name}]]", source)
+            kwargs[name] = tuple(
+                _build(cls, t, f"{name}[{i}]", source) for i, t in enumerate(tables)
+            )
     settings = Settings(**kwargs)
     _check(settings)
     return settings
@@ -381,6 +421,7 @@ def _check(settings: Settings) -> None:
                     "list [[queues]] addresses",
                     src,
                 )
+    _check_imap(settings)
     if "@" not in settings.outbound.from_address:
         raise ConfigError("outbound.from_address", "is not an address", "use user@domain", src)
     for limit in dataclasses.fields(ParserSettings):
@@ -400,3 +441,50 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             "intake", "batch_size and max_attempts must be >= 1", "use 1 or more", src
         )
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _check_imap(settings: Settings) -> None:
+    src = settings.source
+    keys: set[str] = set()
+    for i, box in enumerate(settings.imap):
+        where = f"imap[{i}]"
+        secrets = [
+            k
+            for k in ("password", "password_file", "password_env", "oauth2_token_command")
+            if getattr(box, k)
+        ]
+        if len(secrets) != 1:
+            raise ConfigError(
+                where,
+                f"has {len(secrets)} secrets ({', '.join(secrets) or 'none'})",
+                "give exactly one of password, password_file, password_env, oauth2_token_command",
+                src,
+            )
+        if box.tls == "none" and box.host not in _LOOPBACK:
+            raise ConfigError(
+                f"{where}.tls",
+                f'"none" sends the password in clear to {box.host}',
+                'use "implicit" or "starttls" (plain IMAP is allowed on loopback only)',
+                src,
+            )
+        if settings.queue_for(box.queue) is None:
+            raise ConfigError(
+                f"{where}.queue", f"{box.queue!r} is not a queue", "use a [[queues]] address", src
+            )
+        if not 0 <= box.port <= 65535 or box.batch_size < 1 or box.poll_interval <= 0:
+            raise ConfigError(
+                where,
+                "port, batch_size or poll_interval is out of range",
+                "use a port, >= 1, > 0",
+                src,
+            )
+        if box.after == "move" and not box.processed_folder.strip():
+            raise ConfigError(
+                f"{where}.processed_folder", "is empty", 'name a folder, e.g. "Processed"', src
+            )
+        if box.key in keys:
+            raise ConfigError(where, f"{box.key} is listed twice", "remove one", src)
+        keys.add(box.key)

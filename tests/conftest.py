@@ -13,6 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from mailbridge.settings import OutboundSettings, QueueSettings, Settings
 from mailbridge.store import Store
 from tests.support.databases import database
+from tests.support.dovecot import dovecot_server as dovecot_server
 
 # CI explores the same examples on every run, so a red run always reproduces and a
 # green one cannot turn red by luck; laptops explore new ones (and keep what fails
@@ -26,6 +27,13 @@ if os.environ.get("CI") == "true":
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh migrated database; every test using it runs on SQLite and PostgreSQL."""
     with database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database, for tests that need several nodes on one."""
+    with database("postgres", tmp_path) as url:
         yield url
 
 

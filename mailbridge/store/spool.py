@@ -60,10 +60,21 @@ def open_spool(main: Store) -> Store | None:
     spool = Store(f"sqlite:///{path}", pool_size=4, lock_timeout=main.lock_timeout)
     with spool.connection() as connection:
         SPOOLED.create(connection, checkfirst=True)
+        _add_new_columns(connection)
     with main.reading() as session:
         floor = session.scalar(select(func.max(IntakeRecord.id))) or 0
     _raise_sequence(spool, floor)
     return spool
+
+
+def _add_new_columns(connection: Connection) -> None:
+    """A spool file made by an older version lacks columns added since: add them
+    (all nullable), so an upgrade needs no step for the spool."""
+    present = {row[1] for row in connection.execute(text(f"PRAGMA table_info({SPOOLED.name})"))}
+    for column in SPOOLED.columns:
+        if column.name not in present:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {SPOOLED.name} ADD COLUMN {column.name} {kind}"))
 
 
 def _raise_sequence(spool: Store, floor: int) -> None:
