@@ -138,3 +138,60 @@ def test_cli_exits_78_when_the_database_is_unreachable(tmp_path: Path) -> None:
     assert "database.url" in lines[0]
     assert str(path) in lines[0]
     assert "secretpw" not in result.stderr
+
+
+IMAP = """
+[[queues]]
+address = "helpdesk@example.org"
+
+[[imap]]
+host = "{host}"
+tls = "{tls}"
+user = "desk"
+queue = "{queue}"
+{secrets}
+"""
+
+
+def _imap(tmp_path: Path, **kw: str) -> Settings:
+    values = {"host": "imap.example.org", "tls": "implicit", "queue": "helpdesk@example.org"}
+    values["secrets"] = 'password_env = "IMAP_PW"'
+    values.update(kw)
+    path = tmp_path / "imap.toml"
+    path.write_text(IMAP.format(**values))
+    return load_settings(path, {})
+
+
+def test_imap_mailboxes_and_agents_from_the_file(tmp_path: Path) -> None:
+    settings = _imap(tmp_path, secrets='password = "s3cret"')
+    [box] = settings.imap
+    assert (box.server_port, box.folder, box.after, box.since) == (993, "INBOX", "move", "new")
+    assert box.key == "desk@imap.example.org:993/INBOX"
+    assert "s3cret" not in repr(settings)  # secrets never reach a log line
+    path = tmp_path / "agents.toml"
+    path.write_text(
+        '[[queues]]\naddress = "helpdesk@example.org"\n'
+        '[[agents]]\naddress = "Agnes@Example.org"\nname = "Agnes"\n'
+        'queues = ["helpdesk@example.org"]\n'
+    )
+    agents = load_settings(path, {})
+    assert agents.agent("agnes@example.org", "HELPDESK@example.org") is not None
+    assert agents.agent("agnes@example.org", "other@example.org") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"secrets": 'password = "a"\npassword_env = "B"'}, "exactly one of"),
+        ({"secrets": ""}, "exactly one of"),
+        ({"tls": "none"}, "plain IMAP is allowed on loopback only"),
+        ({"queue": "other@example.org"}, "is not a queue"),
+        ({"tls": "ssl"}, "'ssl' is not allowed"),
+    ],
+)
+def test_bad_imap_tables_are_refused_by_name(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _imap(tmp_path, **change)
+    assert _imap(tmp_path, tls="none", host="127.0.0.1").imap[0].server_port == 143
