@@ -124,6 +124,7 @@ class ImapSettings:
     password_file: str = ""
     password_env: str = ""
     oauth2_token_command: str = ""  # prints an access token: XOAUTH2 (Microsoft 365, Gmail)
+    ca_file: str = ""  # PEM file of the CA to trust (a private one); empty: the system's
     folder: str = "INBOX"
     queue: str  # the queue address this mailbox feeds
     after: ImapAfter = "move"

@@ -108,7 +108,7 @@ def _oauth2_token(box: ImapSettings) -> str:
 
 def connect(box: ImapSettings) -> IMAPClient:
     """A logged-in connection. Raises MailboxError (refused login), or a connection error."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=box.ca_file or None)
     client = IMAPClient(
         box.host,
         port=box.server_port,

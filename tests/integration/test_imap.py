@@ -247,3 +247,29 @@ def test_two_nodes_never_read_one_mailbox_at_once(
         origins = list(session.scalars(select(IntakeRecord.origin)))
     assert len(origins) == len(set(origins)) == 40
     assert dovecot_server.uids(account, "INBOX") == []
+
+
+@pytest.mark.parametrize("tls", ["implicit", "starttls"])
+def test_tls_modes_with_a_private_ca(
+    settings: Settings,
+    store: Store,
+    dovecot_server: DovecotServer,
+    account: Account,
+    tls: str,
+) -> None:
+    if dovecot_server.cert_path is None or dovecot_server.tls_port is None:
+        pytest.skip("this Dovecot has no TLS listener")
+    port = dovecot_server.tls_port if tls == "implicit" else dovecot_server.port
+    box = _box(
+        dovecot_server,
+        account,
+        tls=tls,
+        port=port,
+        host="localhost",
+        ca_file=str(dovecot_server.cert_path),
+    )
+    dovecot_server.append(account, _mail(1))
+    assert _poller(settings, store, box).fetch_once() == 1
+    untrusted = check(replace(box, ca_file=""))
+    assert not untrusted.ok
+    assert "certificate" in untrusted.said.lower()
