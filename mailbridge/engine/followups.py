@@ -26,12 +26,13 @@ from mailbridge.engine.conversation import conversations
 from mailbridge.engine.lifecycle import LIFECYCLES
 from mailbridge.engine.people import add_watchers, watchers_from
 from mailbridge.engine.threads import Found, TicketState
-from mailbridge.engine.tickets import record_event, set_status
+from mailbridge.engine.tickets import insert_returning_ids, set_status
 from mailbridge.events import PublicReply, StatusChanged, TicketEvent
 from mailbridge.settings import AgentSettings, Settings
 from mailbridge.store.models import (
     Article,
     ArticleKind,
+    Event,
     Ticket,
     TicketType,
     UndeliverableAddress,
@@ -85,33 +86,55 @@ def take_followups(
     """Write each follow-up on its ticket; return the events notifiers act on."""
     if not followups:
         return []
-    replies: list[tuple[FollowUp, int, int, str]] = []  # follow-up, article, event, agent name
-    changes: list[tuple[int, int, str, str, str]] = []  # ticket, event, before, after, by
+    # First what each mail does (decided in order: a reopen is seen by the next
+    # mail on the same ticket), then one insert per table for the whole batch.
+    plans: list[tuple[FollowUp, TicketState, AgentSettings | None, str | None]] = []
     states: dict[int, TicketState] = {}
     watchers: list[tuple[int, str]] = []
     for f in followups:
         ticket = states.get(f.found.ticket.id, f.found.ticket)
         agent = f.is_agents_reply(settings)
-        article_id = _article(session, f, agent is not None, now)
-        kind = "reply.public" if agent else "article.added"
+        after = None if agent is not None else _reopened(f, ticket)
+        if after is not None:
+            states[ticket.id] = _with_status(ticket, after)
+        plans.append((f, ticket, agent, after))
+        besides = [ticket.requester, *ticket.watchers, ticket.owner or ""]
+        watchers += [(ticket.id, w) for w in watchers_from(f.parsed, settings, besides=besides)]
+    article_ids = insert_returning_ids(
+        session, Article, [_article_row(f, agent is not None, now) for f, _, agent, _ in plans]
+    )
+    event_rows = []
+    for (f, ticket, agent, _), article_id in zip(plans, article_ids, strict=True):
         data: dict[str, Any] = {"article_id": article_id, "thread": f.found.note}
         # Only a report on our own mail (VERP token, our Message-ID), and only of
         # a failure: a forged report or a delay warning silences nobody.
         bounce = f.parsed.classification is Classification.BOUNCE
         if bounce and f.strong and not f.parsed.bounce_delayed:
             data["undeliverable"] = _bounced(session, f, ticket, now)
-        event_id = record_event(session, ticket.id, kind, data, now)
-        if agent is not None:
-            replies.append((f, article_id, event_id, agent.name or agent.address))
-        elif (after := _reopened(f, ticket)) is not None:
-            by = f"{f.sender} (reply)"
-            change_id = record_event(
-                session, ticket.id, "ticket.status_changed", _change(ticket.status, after, by), now
-            )
-            changes.append((ticket.id, change_id, ticket.status, after, by))
-            states[ticket.id] = _with_status(ticket, after)
-        besides = [ticket.requester, *ticket.watchers, ticket.owner or ""]
-        watchers += [(ticket.id, w) for w in watchers_from(f.parsed, settings, besides=besides)]
+        kind = "reply.public" if agent else "article.added"
+        event_rows.append({"ticket_id": ticket.id, "kind": kind, "data": data, "created_at": now})
+    reopened = [(f, ticket, after) for f, ticket, _, after in plans if after is not None]
+    event_rows += [
+        {
+            "ticket_id": ticket.id,
+            "kind": "ticket.status_changed",
+            "data": _change(ticket.status, after, f"{f.sender} (reply)"),
+            "created_at": now,
+        }
+        for f, ticket, after in reopened
+    ]
+    event_ids = insert_returning_ids(session, Event, event_rows)
+    replies = [
+        (f, article_id, event_id, agent.name or agent.address)
+        for (f, _, agent, _), article_id, event_id in zip(
+            plans, article_ids, event_ids, strict=False
+        )
+        if agent is not None
+    ]
+    changes = [
+        (ticket.id, event_id, ticket.status, after, f"{f.sender} (reply)")
+        for (f, ticket, after), event_id in zip(reopened, event_ids[len(plans) :], strict=True)
+    ]
     add_watchers(session, watchers, now)
     touched = {f.found.ticket.id for f in followups}
     session.execute(
@@ -181,28 +204,21 @@ def _with_status(ticket: TicketState, status: str) -> TicketState:
     )
 
 
-def _article(session: Session, f: FollowUp, by_agent: bool, now: datetime) -> int:
-    statement = insert(Article).returning(Article.id)
-    return (
-        session.scalar(
-            statement,
-            {
-                "ticket_id": f.found.ticket.id,
-                "kind": ArticleKind.OUTBOUND_REPLY if by_agent else ArticleKind.INBOUND_REPLY,
-                "message_id": f.parsed.message_id,
-                "sha256": f.sha256,
-                "sender": f.sender[:320],
-                "subject": f.parsed.subject[:998],
-                "text": f.parsed.text,
-                "thread_key": f.found.key,
-                "thread_note": f.found.note[:998],
-                "intake_id": f.intake_id,
-                "created_at": now,
-                "automatic": f.parsed.classification is not Classification.HUMAN,
-            },
-        )
-        or 0
-    )
+def _article_row(f: FollowUp, by_agent: bool, now: datetime) -> dict[str, Any]:
+    return {
+        "ticket_id": f.found.ticket.id,
+        "kind": ArticleKind.OUTBOUND_REPLY if by_agent else ArticleKind.INBOUND_REPLY,
+        "message_id": f.parsed.message_id,
+        "sha256": f.sha256,
+        "sender": f.sender[:320],
+        "subject": f.parsed.subject[:998],
+        "text": f.parsed.text,
+        "thread_key": f.found.key,
+        "thread_note": f.found.note[:998],
+        "intake_id": f.intake_id,
+        "created_at": now,
+        "automatic": f.parsed.classification is not Classification.HUMAN,
+    }
 
 
 def _bounced(session: Session, f: FollowUp, ticket: TicketState, now: datetime) -> list[str]:

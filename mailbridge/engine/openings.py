@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -20,7 +19,7 @@ from mailbridge.engine.lifecycle import INITIAL_STATUS
 from mailbridge.engine.people import add_watchers
 from mailbridge.engine.subjects import topic
 from mailbridge.engine.threads import Decision
-from mailbridge.engine.tickets import reserve_refs
+from mailbridge.engine.tickets import insert_returning_ids, reserve_refs
 from mailbridge.events import Conversation, TicketOpened
 from mailbridge.settings import QueueSettings
 from mailbridge.store.models import Article, ArticleKind, Event, Ticket, TicketLink, TicketType
@@ -67,7 +66,7 @@ def open_tickets(
     if not openings:
         return []
     refs = _refs_for(session, openings)
-    ticket_ids = _insert_returning_ids(
+    ticket_ids = insert_returning_ids(
         session,
         Ticket,
         [
@@ -90,7 +89,7 @@ def open_tickets(
             for o, ref in zip(openings, refs, strict=True)
         ],
     )
-    event_ids = _insert_returning_ids(
+    event_ids = insert_returning_ids(
         session,
         Event,
         [
@@ -178,13 +177,6 @@ def _conversation(o: Opening, ref: str, ticket_id: int, now: datetime) -> Conver
         references=(*o.parsed.references, *([parent] if parent else [])),
         requester_silenced=None if o.answerable else o.silence_reason[:200],
     )
-
-
-def _insert_returning_ids(
-    session: Session, model: type[Ticket] | type[Event], rows: list[dict[str, Any]]
-) -> list[int]:
-    statement = insert(model).returning(model.id, sort_by_parameter_order=True)
-    return list(session.scalars(statement, rows))
 
 
 def _refs_for(session: Session, openings: Sequence[Opening]) -> list[str]:

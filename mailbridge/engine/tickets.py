@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbridge.engine.lifecycle import INITIAL_STATUS
-from mailbridge.store.models import Event, RefCounter, Ticket, TicketType
+from mailbridge.store.models import Article, Event, RefCounter, Ticket, TicketType
 from mailbridge.store.upsert import insert_missing
 
 FIRST_NUMBER = 1001
@@ -93,6 +93,16 @@ def open_ticket(
     session.add(ticket)
     session.flush()
     return ticket
+
+
+def insert_returning_ids(
+    session: Session, model: type[Ticket] | type[Event] | type[Article], rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert the rows with one statement; their ids, in the order the rows went in."""
+    if not rows:
+        return []
+    statement = insert(model).returning(model.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, rows))
 
 
 def record_event(
