@@ -36,6 +36,14 @@ from parsers import html, mime
 from parsers.bounce_origin import bounced_message_ids
 from parsers.bounces import bounced_recipients, only_delayed
 from parsers.classify import classify
+from parsers.commands import (
+    Command,
+    CommandBlock,
+    CommandError,
+    explain_errors,
+    parse_commands,
+    usage,
+)
 from parsers.errors import Unparseable
 from parsers.headers import (
     addresses,
@@ -51,16 +59,25 @@ from parsers.model import Attachment, Classification, ParsedMail
 from parsers.skeleton import elide
 from parsers.text import one_line
 from parsers.threadkeys import thread_keys
+from parsers.verdicts import Verdict, parse_verdict
 from parsers.visible import MAX_SCANNED_CHARS, visible_text
 
 __all__ = [
     "DEFAULT_LIMITS",
     "Attachment",
     "Classification",
+    "Command",
+    "CommandBlock",
+    "CommandError",
     "Limits",
     "ParsedMail",
     "Unparseable",
+    "Verdict",
+    "explain_errors",
     "parse",
+    "parse_commands",
+    "parse_verdict",
+    "usage",
 ]
 
 # Headers a mail has; input with none of them is not a mail.

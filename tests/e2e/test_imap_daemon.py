@@ -159,3 +159,21 @@ def test_imap_check_names_a_refused_login_in_one_line(
     assert len(lines) == 1
     assert "refused the login" in lines[0]
     assert "wrong" not in bad.stdout + bad.stderr
+
+
+def test_imap_fetch_once_is_enough_for_cron(
+    node: tuple[Installation, Account], dovecot_server: DovecotServer
+) -> None:
+    """No daemon at all: one command reads the mailbox, opens the tickets and
+    writes the acknowledgements, then exits."""
+    installation, account = node
+    _append(dovecot_server, account, range(5))
+    done = installation.cli("imap", "fetch", "--once")
+    assert done.returncode == 0, done.stderr
+    assert "5 new mails" in done.stdout
+    assert len(installation.cli_json("tickets")) == 5
+    assert len(list((installation.maildir / "new").iterdir())) == 5
+    assert dovecot_server.uids(account, "INBOX") == []
+    again = installation.cli("imap", "fetch", "--once")
+    assert "0 new mails" in again.stdout
+    assert len(installation.cli_json("tickets")) == 5
