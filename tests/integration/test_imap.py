@@ -236,15 +236,17 @@ def test_two_nodes_never_read_one_mailbox_at_once(
         for n in range(30, 40):
             dovecot_server.append(account, _mail(n))
         wait_until(lambda: _records(nodes[0]) == 40, timeout=30)
+        with nodes[0].reading() as session:
+            origins = list(session.scalars(select(IntakeRecord.origin)))
     finally:
         for poller in pollers:
             poller.stop.set()
         for thread in threads:
             thread.join(30)
+        alive = [t.name for t in threads if t.is_alive()]
         for node in nodes:
             node.dispose()
-    with nodes[0].reading() as session:
-        origins = list(session.scalars(select(IntakeRecord.origin)))
+    assert alive == []
     assert len(origins) == len(set(origins)) == 40
     assert dovecot_server.uids(account, "INBOX") == []
 
