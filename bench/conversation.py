@@ -51,7 +51,7 @@ What is measured, per backend (a SQLite file; a fresh PostgreSQL database):
   tests/support/helpdesk_state.py, polled every 20 ms once the last expected
   mail is in). Latency, p50 and p99 (nearest rank): from a mail's 250 to its
   notification seen (new mail: the ack; agent reply: the mail sent on).
-  Peak RSS: daemon + worker, ingest.py's 50 ms sampler.
+  Peak RSS: daemon + worker, the 50 ms sampler of bench/watchers.py (as ingest.py).
 * Checks, each FAILED loudly (exit status 1): every mail got a 250; one ack per
   new mail, one mail per agent reply, nothing else went out; `mailbridge
   tickets --json` lists one ticket per new mail (its requesters exactly the new
@@ -79,50 +79,48 @@ import argparse
 import dataclasses
 import enum
 import json
-import os
 import random
 import re
-import shutil
-import signal
 import smtplib
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import (
+from harness import (
     BIN,
-    DEFAULT_PG_URL,
     IDLE_TIMEOUT,
-    RssSampler,
     SendLog,
+    add_output_arguments,
+    add_rate_argument,
+    add_run_arguments,
     clean_env,
-    client_cpu_seconds,
-    code_revision,
     daemon,
-    free_port,
+    daemon_case,
+    finish,
     log_complaints,
     percentile,
-    postgres_database,
-    run_ceiling,
+    print_checks,
+    print_usage,
+    run_name,
+    smtp_sessions,
     toml_str,
-    write_config,
+    work_directory,
 )
-from mailgen import QUEUE, Mail, make_mails
+from ingest import run_ceiling
+from mailgen import QUEUE, Mail, alternative, make_mails, raw_mail, rfc_date
 from sqlalchemy import select
+from watchers import MaildirWatcher, RssSampler, client_cpu_seconds, py_spy
 
-sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests.support, as pytest sees it
 from mailbridge.store import Store
 from mailbridge.store.models import Article, ArticleKind, Ticket
 from tests.support.helpdesk_state import backlog
 
-SCAN_POLL = 0.005  # seconds between scans of the Maildir's new/
 SETTLE_POLL = 0.02  # seconds between backlog queries at the end
 SETTLE_TIMEOUT = 60.0
 AGENTS = (
@@ -255,7 +253,7 @@ def _quoted_ack(ack: Ack, date: str) -> list[str]:
 def followup_mail(f: FollowUp, new: Mail, ack: Ack) -> Mail:
     """The follow-up as its sender's client (or autoresponder) writes it to the ack."""
     rng = random.Random(f.variant)
-    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+    date = rfc_date()
     requester = new.sender
     threading_ = [
         f"Date: {date}",
@@ -314,6 +312,14 @@ def followup_mail(f: FollowUp, new: Mail, ack: Ack) -> Mail:
     lines = rng.sample(_REPLY_LINES, 3)
     first = person(requester).split()[0]
     html = "".join(f"<p>{line}</p>" for line in lines)
+    quoted = _quoted_ack(ack, date)
+    plain = ["Hello,", "", *lines, "", f"Thanks, {first}", "", *quoted]
+    html_lines = [
+        f"<html><body><p>Hello,</p>{html}<p>Thanks, {first}</p>",
+        f'<blockquote type="cite">{"<br>".join(q.lstrip("> ") for q in quoted[1:])}',
+        "</blockquote></body></html>",
+    ]
+    mime, body = alternative(boundary, plain, html_lines)
     headers = [
         f"Received: from mail.{requester.split('@')[1]} (mail [192.0.2.{f.variant % 250}])",
         f"\tby mx.bench.example (Postfix) with ESMTPS id {f.variant:012X}; {date}",
@@ -321,43 +327,13 @@ def followup_mail(f: FollowUp, new: Mail, ack: Ack) -> Mail:
         f"To: {ack.reply_to}",
         f"Subject: Re: {ack.subject}",
         *threading_,
-        "MIME-Version: 1.0",
-        "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Thunderbird/128.4.0",
-        "Content-Language: en-GB",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
-    ]
-    quoted = _quoted_ack(ack, date)
-    body = [
-        "This is a multi-part message in MIME format.",
-        f"--{boundary}",
-        "Content-Type: text/plain; charset=utf-8; format=flowed",
-        "Content-Transfer-Encoding: 8bit",
-        "",
-        "Hello,",
-        "",
-        *lines,
-        "",
-        f"Thanks, {first}",
-        "",
-        *quoted,
-        "",
-        f"--{boundary}",
-        "Content-Type: text/html; charset=utf-8",
-        "Content-Transfer-Encoding: 8bit",
-        "",
-        f"<html><body><p>Hello,</p>{html}<p>Thanks, {first}</p>",
-        f'<blockquote type="cite">{"<br>".join(q.lstrip("> ") for q in quoted[1:])}',
-        "</blockquote></body></html>",
-        "",
-        f"--{boundary}--",
-        "",
+        *mime,
     ]
     return _mail(f.index, f.message_id, requester, headers, body)
 
 
 def _mail(index: int, message_id: str, sender: str, headers: list[str], body: list[str]) -> Mail:
-    # smtplib sends bytes as they are: the mail must already have CRLF line ends.
-    return Mail(index, message_id, sender, "\r\n".join([*headers, "", *body]).encode())
+    return Mail(index, message_id, sender, raw_mail(headers, body))
 
 
 def ceiling_mails(plan: Plan) -> list[Mail]:
@@ -444,62 +420,38 @@ def converse(port: int, dispatcher: Dispatcher, connections: int) -> SendLog:
     """Run the K sessions until the dispatcher has nothing left; every 250 timed."""
     size = dispatcher.plan.size
     log = SendLog([0] * size, [0] * size)
-    barrier = threading.Barrier(connections + 1)
-    failures: list[BaseException] = []
 
-    def session() -> None:
-        try:
-            client = smtplib.SMTP("127.0.0.1", port, timeout=120)
-        except OSError as error:
-            failures.append(error)
-            barrier.abort()
-            return
-        try:
-            client.ehlo("client.bench.example")
-            barrier.wait()
-            while (job := dispatcher.take()) is not None:
-                if job.mail is not None:
-                    mail, rcpt = job.mail, QUEUE
-                else:
-                    assert job.followup is not None
-                    assert job.ack is not None
-                    mail = followup_mail(
-                        job.followup, dispatcher.plan.new[job.followup.ticket], job.ack
-                    )
-                    rcpt = job.ack.reply_to
-                log.started_ns[mail.index] = time.time_ns()
-                try:
-                    client.sendmail(mail.sender, [rcpt], mail.raw)
-                except smtplib.SMTPResponseException as error:
-                    log.refused[mail.index] = f"{error.smtp_code} {error.smtp_error!r}"
-                    dispatcher.refused(job)
-                else:
-                    log.acked_ns[mail.index] = time.time_ns()
-                dispatcher.answered += 1
-            client.quit()
-        except (OSError, smtplib.SMTPException, threading.BrokenBarrierError) as error:
-            failures.append(error)
-            dispatcher.stop()  # a mail in flight is lost: its follow-ups would never come
-            with suppress(OSError):
-                client.close()
+    def released(at: float) -> None:
+        dispatcher.start = at
 
-    threads = [threading.Thread(target=session) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    with suppress(threading.BrokenBarrierError):
-        dispatcher.start = time.perf_counter() + 0.01
-        barrier.wait()
+    def send(client: smtplib.SMTP, _lane: int) -> None:
+        while (job := dispatcher.take()) is not None:
+            if job.mail is not None:
+                mail, rcpt = job.mail, QUEUE
+            else:
+                assert job.followup is not None
+                assert job.ack is not None
+                new = dispatcher.plan.new[job.followup.ticket]
+                mail = followup_mail(job.followup, new, job.ack)
+                rcpt = job.ack.reply_to
+            if not log.send(client, mail, rcpt):
+                dispatcher.refused(job)
+            dispatcher.answered += 1
+
     progress, last = -1, time.monotonic()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.1)
-            if dispatcher.answered != progress:
-                progress, last = dispatcher.answered, time.monotonic()
-            elif time.monotonic() - last > IDLE_TIMEOUT:
-                print(f"  ! nothing sent for {IDLE_TIMEOUT:.0f}s (acks missing?): stopping")
-                dispatcher.stop()
-    if failures:
-        raise RuntimeError(f"SMTP client failed: {failures[0]!r}")
+
+    def watch() -> None:
+        nonlocal progress, last
+        if dispatcher.answered != progress:
+            progress, last = dispatcher.answered, time.monotonic()
+        elif time.monotonic() - last > IDLE_TIMEOUT:
+            print(f"  ! nothing sent for {IDLE_TIMEOUT:.0f}s (acks missing?): stopping")
+            dispatcher.stop()
+
+    # A session that fails loses a mail in flight, whose follow-ups would never come.
+    smtp_sessions(
+        port, connections, send, on_start=released, on_failure=dispatcher.stop, watch=watch
+    )
     return log
 
 
@@ -519,13 +471,13 @@ def header_fields(head: bytes) -> dict[str, str]:
     return fields
 
 
-class OutboundWatcher(threading.Thread):
-    """Scans the Maildir's new/ every SCAN_POLL seconds; matches each file to its mail."""
+class OutboundWatcher(MaildirWatcher):
+    """Matches each file the daemon writes to the Maildir to the mail it answers."""
+
+    head_bytes = 16384
 
     def __init__(self, maildir: Path, plan: Plan, on_ack: Callable[[int, Ack], None]) -> None:
-        super().__init__(name="outbound-watcher", daemon=True)
-        self.new = maildir / "new"
-        self.cur = maildir / "cur"
+        super().__init__(maildir, name="outbound-watcher")
         self.plan = plan
         self.on_ack = on_ack
         self.by_id = {m.message_id: m.index for m in plan.new}
@@ -537,40 +489,10 @@ class OutboundWatcher(threading.Thread):
         self.unexpected: list[str] = []
         self.under_auto_reply = 0  # forwarded replies whose In-Reply-To is an auto-reply
         self.files = 0
-        self.found = 0
-        self.last_found = time.monotonic()
-        self._names: set[str] = set()
-        self._halt = threading.Event()
 
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.scan()
-            self._halt.wait(SCAN_POLL)
-        self.scan()
-
-    def scan(self) -> None:
-        try:
-            entries = os.scandir(self.new)
-        except FileNotFoundError:
-            return
-        with entries:
-            for entry in entries:
-                if entry.name in self._names:
-                    continue
-                seen = time.time_ns()
-                self._names.add(entry.name)
-                try:
-                    with open(entry.path, "rb") as fh:
-                        head = fh.read(16384)
-                    os.rename(entry.path, self.cur / f"{entry.name}:2,S")
-                except FileNotFoundError:
-                    continue
-                self.files += 1
-                self.match(entry.name, header_fields(head), seen)
+    def arrived(self, name: str, head: bytes, seen_ns: int, mtime_ns: int) -> None:
+        self.files += 1
+        self.match(name, header_fields(head), seen_ns)
 
     def match(self, name: str, fields: dict[str, str], seen: int) -> None:
         parent = fields.get("in-reply-to", "")
@@ -598,16 +520,15 @@ class OutboundWatcher(threading.Thread):
             )
             return
         self.seen_ns[index] = seen
-        self.found += 1
-        self.last_found = time.monotonic()
+        self.found_one()
         if index < len(self.plan.new):
             ack = self.acks[index]
             assert ack is not None
             self.on_ack(index, ack)
 
-    def wait_for(self, expected: Sequence[int]) -> None:
+    def wait_for_all(self, expected: Sequence[int]) -> None:
         while not all(self.seen_ns[i] for i in expected):
-            if time.monotonic() - self.last_found > IDLE_TIMEOUT:
+            if self.stalled():
                 missing = sum(1 for i in expected if not self.seen_ns[i])
                 print(f"  ! no outbound mail for {IDLE_TIMEOUT:.0f}s; {missing} still missing")
                 return
@@ -665,51 +586,43 @@ def run_backend(
 ) -> Run:
     planned = Counter(plan.kinds)
     mix = ", ".join(f"{planned[k]} {k}" for k in Kind)
-    name = f"{backend} {'max rate' if rate is None else f'paced {rate:.0f}/s'}"
+    name, directory = run_name(backend, rate)
     print(f"\n== {name}: {plan.size} mails ({mix}) over {connections} connections")
-    case = workdir / f"{backend}-{'max' if rate is None else 'paced'}"
-    case.mkdir()
-    maildir = case / "outbox"
-    port = free_port()
-    config = case / "mailbridge.toml"
-    log = case / "daemon.log"
-    with postgres_database(pg_url) if backend == "postgres" else _sqlite(case) as url:
-        write_config(config, url, port, maildir)
-        with open(config, "a") as out:
-            for agent, address in AGENTS:
-                out.write(
-                    f"\n[[agents]]\naddress = {toml_str(address)}\nname = {toml_str(agent)}\n"
-                )
-        store = Store(url, pool_size=1)
+    agents = "".join(
+        f"\n[[agents]]\naddress = {toml_str(address)}\nname = {toml_str(agent)}\n"
+        for agent, address in AGENTS
+    )
+    with daemon_case(workdir / directory, backend, pg_url, agents) as case:
+        store = Store(case.url, pool_size=1)
         try:
-            with daemon(config, log, port, migrate=backend == "postgres") as pid:
+            with daemon(case) as pid:
                 sampler = RssSampler(pid)
                 sampler.start()
                 dispatcher = Dispatcher(plan, rate)
-                watcher = OutboundWatcher(maildir, plan, dispatcher.ack_seen)
+                watcher = OutboundWatcher(case.maildir, plan, dispatcher.ack_seen)
                 watcher.start()
-                with py_spy(sampler, case) if profile else _nothing():
+                with py_spy(sampler, case.root) if profile else nullcontext():
                     cpu0 = client_cpu_seconds()
-                    sent = converse(port, dispatcher, connections)
+                    sent = converse(case.port, dispatcher, connections)
                     print(f"  sent: {sum(1 for t in sent.acked_ns if t)} got 250; waiting")
                     expected = [
                         i
                         for i in range(plan.size)
                         if sent.acked_ns[i] and plan.kinds[i] in (Kind.NEW, Kind.AGENT)
                     ]
-                    watcher.wait_for(expected)
+                    watcher.wait_for_all(expected)
                     settled_ns = wait_settled(store)
                     watcher.stop()
                     client_cpu = client_cpu_seconds() - cpu0
                     sampler.stop()
-                print(f"  daemon pid {pid}, worker pid {sampler.worker_pid}, log {log}")
+                print(f"  daemon pid {pid}, worker pid {sampler.worker_pid}, log {case.log}")
             tickets = json.loads(
                 subprocess.run(
-                    [str(BIN / "mailbridge"), "--config", str(config), "tickets", "--json"],
+                    [str(BIN / "mailbridge"), "--config", str(case.config), "tickets", "--json"],
                     capture_output=True,
                     check=True,
                     env=clean_env(),
-                    cwd=case,
+                    cwd=case.root,
                 ).stdout
             )
             articles = articles_by_message_id(store)
@@ -736,19 +649,10 @@ def run_backend(
         cpu=dict(sampler.cpu),
         client_cpu=client_cpu,
     )
-    check(run, plan, sent, watcher, tickets, articles, log_complaints(log), sampler.worker_pids)
+    complaints = log_complaints(case.log)
+    check(run, plan, sent, watcher, tickets, articles, complaints, sampler.worker_pids)
     print_run(run)
     return run
-
-
-@contextmanager
-def _sqlite(case: Path) -> Iterator[str]:
-    yield f"sqlite:///{case / 'mailbridge.db'}"
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _latencies(sent: SendLog, watcher: OutboundWatcher, indexes: list[int]) -> list[float]:
@@ -860,80 +764,12 @@ def print_run(r: Run) -> None:
                 f"  250 -> {name}: p50 {percentile(values, 50):.1f} ms,"
                 f" p99 {percentile(values, 99):.1f} ms, max {max(values):.1f} ms"
             )
-    print(
-        f"  peak RSS: {r.peak_rss / 2**20:.1f} MB (whole process tree"
-        f" {r.peak_rss_tree / 2**20:.1f} MB)"
+    print_usage(r)
+    passed = (
+        "checks: every mail on its ticket, one ack per new mail, one mail per agent reply,",
+        "        nothing else sent, tickets --json count right, no errors logged: ok",
     )
-    ours = sum(v for k, v in r.cpu.items() if k != "machine")
-    cpu = ", ".join(f"{k} {v:.1f}s" for k, v in r.cpu.items() if k != "machine")
-    other = r.cpu.get("machine", 0.0) - ours - r.client_cpu
-    print(f"  CPU: {cpu}, bench client {r.client_cpu:.1f}s; everything else {other:.1f}s")
-    for line in r.warnings:
-        print(f"  ! {line}")
-    for line in r.failures:
-        print(f"  FAILED: {line}")
-    if not r.failures:
-        print("  checks: every mail on its ticket, one ack per new mail, one mail per agent reply,")
-        print("          nothing else sent, tickets --json count right, no errors logged: ok")
-
-
-# ---------------------------------------------------------------- profiling
-
-
-@contextmanager
-def py_spy(sampler: RssSampler, case: Path) -> Iterator[None]:
-    """`py-spy record` (100 Hz, by function, not pausing the process) on the daemon and
-    its worker for the block; prints where each spent its time."""
-    deadline = time.monotonic() + 5
-    while sampler.worker_pid is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    spies = []
-    for name, pid in (("daemon", sampler.root.pid), ("worker", sampler.worker_pid)):
-        if pid is None:
-            continue
-        out = case / f"py-spy-{name}.txt"
-        cmd = ["record", "--pid", str(pid), "--format", "raw", "--function", "--nonblocking"]
-        spy = subprocess.Popen(
-            [str(BIN / "py-spy"), *cmd, "--output", str(out)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        spies.append((name, out, spy))
-    time.sleep(0.5)  # let py-spy attach
-    try:
-        yield
-    finally:
-        for name, out, spy in spies:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(30)
-            print_profile(name, out)
-
-
-_OURS = ("mailbridge/", "notifiers/", "parsers/")
-
-
-def print_profile(name: str, path: Path, top: int = 14) -> None:
-    """Our functions by share of samples on the stack (leaving out the entry frames,
-    on nearly every stack), and the packages the innermost frames are in."""
-    inclusive: Counter[str] = Counter()
-    innermost: Counter[str] = Counter()
-    total = 0
-    with suppress(OSError):
-        for line in path.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            frames = [f.partition(" (")[::2] for f in stack.split(";")]  # (function, file:line)
-            total += int(count)
-            innermost[frames[-1][1].split("/")[0].split(".py")[0]] += int(count)
-            for ours in {
-                f"{fn} ({loc.split(':')[0]})" for fn, loc in frames if loc.startswith(_OURS)
-            }:
-                inclusive[ours] += int(count)
-    print(f"  py-spy {name}: {total} samples, kept in {path}")
-    shown = [(f, n) for f, n in inclusive.most_common() if n < 0.85 * total][:top]
-    for frame, n in shown:
-        print(f"    {100 * n / max(total, 1):5.1f}%  {frame}")
-    packages = ", ".join(f"{p} {100 * n / max(total, 1):.0f}%" for p, n in innermost.most_common(6))
-    print(f"    innermost frames in: {packages}")
+    print_checks(r.warnings, r.failures, passed)
 
 
 # ---------------------------------------------------------------- main
@@ -975,10 +811,7 @@ def parse_mix(value: str) -> tuple[int, int, int, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--mails", type=int, default=1500, help="mails per run (default 1500)")
-    parser.add_argument("--connections", type=int, default=4, help="SMTP sessions (default 4)")
-    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="server to create a database on")
+    add_run_arguments(parser, mails=1500)
     parser.add_argument(
         "--mix",
         type=parse_mix,
@@ -986,21 +819,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="per cent of new mails, requester replies, agent replies, auto-replies"
         " (default 40,25,20,15)",
     )
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=None,
-        help="only paced runs at this many mails/s (default: a max-rate run, then one at half)",
-    )
+    add_rate_argument(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the plan and the mails")
-    parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling run")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the work directory (always kept after a failure)"
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write every run's figures here")
-    parser.add_argument(
-        "--py-spy", action="store_true", help="profile daemon and worker (kept in the work dir)"
-    )
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if min(args.mails, args.connections, args.rate or 1) <= 0:
         parser.error("--mails, --connections and --rate must be positive")
@@ -1008,17 +829,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan = make_plan(args.mails, args.mix, args.seed)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    workdir = Path(tempfile.mkdtemp(prefix="mailbridge-conversation-"))
-    print(f"work directory: {workdir}")
-    print(f"code under test: {code_revision()}")
-    load = os.getloadavg()[0]
-    print(f"load average (1 min) before the first run: {load:.2f}")
-    if load > 0.5:
-        print("  ! the machine is not idle: other work competes with the daemon for the CPUs")
     runs: list[Run] = []
     ceiling_rate: float | None = None
-    keep = args.keep or args.py_spy
-    try:
+
+    def keep(failed: bool) -> bool:  # a failed run: the daemon logs say what went wrong
+        return bool(args.keep or args.py_spy or failed or any(r.failures for r in runs))
+
+    with work_directory("mailbridge-conversation-", keep) as workdir:
         if not args.no_ceiling:
             ceiling_rate = run_ceiling(workdir, ceiling_mails(plan), k).e2e_rate
         for backend in backends:
@@ -1032,23 +849,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate = best.e2e_rate / 2
             paced = make_plan(args.mails, args.mix, args.seed + 1)
             runs.append(run_backend(backend, workdir, paced, k, rate, args.pg_url, args.py_spy))
-    except BaseException:
-        keep = True  # the daemon logs say what went wrong
-        raise
-    finally:
-        if keep or any(r.failures for r in runs):
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_summary(runs, ceiling_rate)
-    if args.json:
-        figures = {"ceiling": ceiling_rate, "runs": [dataclasses.asdict(r) for r in runs]}
-        Path(args.json).write_text(json.dumps(figures))
-        print(f"figures written to {args.json}")
-    if any(r.failures for r in runs):
-        print("FAILED: see the lines marked FAILED above")
-        return 1
-    return 0
+    figures = {"ceiling": ceiling_rate, "runs": [dataclasses.asdict(r) for r in runs]}
+    return finish(args.json, figures, failed=any(r.failures for r in runs))
 
 
 if __name__ == "__main__":

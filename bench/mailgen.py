@@ -76,7 +76,7 @@ def make_mail(index: int, run: str, rng: random.Random) -> Mail:
     sender = f"{first.lower()}.{last.lower()}.{run}{index}@{domain}"
     message_id = f"<{run}.{index}.{rng.getrandbits(64):016x}@mail.{domain}>"
     subject = rng.choice(_SUBJECTS)
-    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+    date = rfc_date()
     paragraphs = [_paragraph(rng) for _ in range(3)]
     quoted = _paragraph(rng)
     plain_lines = ["Hello help desk,", ""]
@@ -94,7 +94,6 @@ def make_mail(index: int, run: str, rng: random.Random) -> Mail:
         f"On Mon, 3 Mar 2025 at 09:12, {first} {last} <{sender}> wrote:",
         *(f"> {line}" for line in _wrap(quoted, 74)),
     ]
-    plain = "\n".join(plain_lines)
     html_paras = "\n".join(f'<p style="margin:0 0 12px 0">{p}</p>' for p in paragraphs)
     html = (
         '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">'
@@ -109,12 +108,12 @@ def make_mail(index: int, run: str, rng: random.Random) -> Mail:
         f'<blockquote style="border-left:2px solid #ccc;padding-left:8px">{quoted}</blockquote>\n'
         "</body></html>"
     )
-    html_body = "\n".join(_wrap(html, 76))
     boundary = f"=_boundary_{rng.getrandbits(48):012x}"
     dkim = "".join(
         rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
         for _ in range(344)
     )
+    mime, body = alternative(boundary, plain_lines, _wrap(html, 76))
     headers = [
         f"Return-Path: <{sender}>",
         f"Received: from mail.{domain} (mail.{domain} [192.0.2.{index % 250 + 1}])",
@@ -132,31 +131,47 @@ def make_mail(index: int, run: str, rng: random.Random) -> Mail:
         f"Subject: {subject}",
         f"Date: {date}",
         f"Message-ID: {message_id}",
+        *mime,
+    ]
+    return Mail(index, message_id, sender, raw_mail(headers, body))
+
+
+def rfc_date() -> str:
+    """Now, as a Date: header says it."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+
+
+def alternative(boundary: str, plain: list[str], html: list[str]) -> tuple[list[str], list[str]]:
+    """The MIME header lines and the body lines of a multipart/alternative mail with
+    the plain and HTML lines as UTF-8 8bit parts, as Thunderbird writes them."""
+    headers = [
         "MIME-Version: 1.0",
         "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Thunderbird/128.4.0",
         "Content-Language: en-GB",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
-    body = [
+    return headers, [
         "This is a multi-part message in MIME format.",
         f"--{boundary}",
         "Content-Type: text/plain; charset=utf-8; format=flowed",
         "Content-Transfer-Encoding: 8bit",
         "",
-        plain,
+        *plain,
         "",
         f"--{boundary}",
         "Content-Type: text/html; charset=utf-8",
         "Content-Transfer-Encoding: 8bit",
         "",
-        html_body,
+        *html,
         "",
         f"--{boundary}--",
         "",
     ]
-    # smtplib sends bytes as they are: the mail must already have CRLF line ends.
-    raw = "\n".join([*headers, "", *body]).replace("\n", "\r\n").encode()
-    return Mail(index, message_id, sender, raw)
+
+
+def raw_mail(headers: list[str], body: list[str]) -> bytes:
+    # smtplib and IMAP APPEND send bytes as they are: the mail must have CRLF line ends.
+    return "\r\n".join([*headers, "", *body]).encode()
 
 
 def make_mails(count: int, seed: int) -> list[Mail]:
