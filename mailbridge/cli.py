@@ -494,6 +494,8 @@ def _imap(args: argparse.Namespace, settings: Settings) -> int:
         results = [imap.check(box) for box in settings.imap]
         for result in results:
             print(("ok    " if result.ok else "FAIL  ") + result.said)
+        if any(r.refused for r in results):
+            return EX_CONFIG  # a refused login needs the admin, not a retry
         return EX_OK if all(r.ok for r in results) else EX_TEMPFAIL
     if not args.once:
         raise UsageError("imap fetch needs --once (the daemon reads mailboxes all the time)")

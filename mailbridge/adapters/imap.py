@@ -147,6 +147,7 @@ class Check:
     mailbox: str
     ok: bool
     said: str
+    refused: bool = False  # the server refused the login: the config, not the network
 
 
 def check(box: ImapSettings) -> Check:
@@ -154,7 +155,7 @@ def check(box: ImapSettings) -> Check:
     try:
         client = connect(box)
     except MailboxError as error:
-        return Check(box.key, False, str(error))
+        return Check(box.key, False, str(error), refused=True)
     except CONNECTION_ERRORS as error:
         return Check(box.key, False, f"{box.key}: cannot connect ({_said(error)})")
     try:
@@ -353,6 +354,7 @@ class MailboxPoller:
         if mails:
             receive_many(self.intake_store, mails, self.clock)  # committed before anything moves
             self.on_stored()
+            log.info("imap.taken", extra={"mailbox": self.box.key, "mails": len(mails)})
         # Too big or gone: left where they are, for a person to look at.
         taken = known | {mail.origin for mail in mails}
         self._after(client, [uid for uid in batch if origins[uid] in taken])
